@@ -1,0 +1,136 @@
+"""``deepsets-trigger`` command line: parse, call one building block, print, exit.
+
+Exit codes: 0 success, 1 a run that failed after its input was accepted (recorded in
+``result.json``), 2 bad input (one line naming the problem and the fix; nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from deepsets_trigger import __version__
+from deepsets_trigger.errors import ToolkitError
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    import yaml
+
+    if "=" not in text:
+        raise ToolkitError(f"--set {text!r}: write KEY=VALUE, e.g. --set quantization.weight_bits=6.")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def _load_run_config(args: argparse.Namespace) -> Any:
+    import yaml
+
+    from deepsets_trigger.config import config_from_dict, set_path
+
+    raw: dict[str, Any] = {}
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.is_file():
+            raise ToolkitError(f"config file {str(path)!r} does not exist; pass the path of a YAML config.")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ToolkitError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ToolkitError(f"config file {str(path)!r} must hold a mapping with sections data, model, train, ...")
+    for override in args.set or []:
+        set_path(raw, *_parse_override(override))
+    if args.model is not None and "test_fraction" not in raw.get("data", {}):
+        set_path(raw, "data.test_fraction", 1.0)
+    return config_from_dict(raw)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from deepsets_trigger.pipeline import External, run_point
+
+    if args.config is None and args.model is None:
+        raise ToolkitError("run needs a CONFIG.yaml, or --model PATH to convert an existing model.")
+    for flag, needs, name in (
+        ("weights", "model", "--weights"),
+        ("hls_config", "model", "--hls-config"),
+        ("inputs", "model", "--inputs"),
+        ("expected", "inputs", "--expected"),
+    ):
+        if getattr(args, flag) is not None and getattr(args, needs) is None:
+            raise ToolkitError(f"{name} goes with --{needs.replace('_', '-')}.")
+    cfg = _load_run_config(args)
+    external = None
+    if args.model is not None:
+        external = External(args.model, args.weights, args.hls_config, args.inputs, args.expected)
+    result = run_point(cfg, args.out, external=external, progress=sys.stderr.isatty())
+    _print_result(result, Path(args.out))
+    return 0 if result["status"] == "ok" else 1
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _print_result(result: dict[str, Any], out: Path) -> None:
+    keys = [
+        "mode",
+        "keras_accuracy",
+        "firmware_accuracy",
+        "accuracy_ratio",
+        "logit_agreement",
+        "max_abs_logit_diff",
+        "resolution_keras",
+        "resolution_firmware",
+        "expected_agreement",
+        "sparsity",
+    ]
+    rows = [(k, _fmt(result.get(k))) for k in keys if k in result and result.get(k) is not None]
+    width = max(len(k) for k, _ in rows) if rows else 0
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+    t = result.get("timings", {})
+    print(
+        f"  timings: train {t.get('train_s', 0):.1f} s, convert {t.get('convert_s', 0):.1f} s, "
+        f"compile {t.get('compile_s', 0):.1f} s, predict {t.get('predict_s', 0):.2f} s"
+    )
+    if result["status"] != "ok":
+        print(f"run failed: {result['error']}", file=sys.stderr)
+    print(f"results: {out / 'result.json'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepsets-trigger",
+        description="Train DeepSets/GNN trigger models, convert them with hls4ml and measure the firmware gap.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one point: data → train (or load) → convert → evaluate")
+    run.add_argument("config", nargs="?", help="YAML config (optional with --model)")
+    run.add_argument("--out", required=True, help="output directory (replaced if it holds a previous run)")
+    run.add_argument("--model", help="existing Keras/QKeras model: .h5, or Keras JSON with --weights")
+    run.add_argument("--weights", help="HDF5 weights for a JSON --model")
+    run.add_argument("--hls-config", dest="hls_config", help="an hls4ml YAML to start from (1.0-style keys translated)")
+    run.add_argument("--inputs", help="inputs for --model: .npy, or text with one flattened sample per row")
+    run.add_argument("--expected", help="a peer's expected outputs for --inputs, one row per sample")
+    run.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. hls.reuse_factor=2"
+    )
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept in the output directory", file=sys.stderr)
+        return 130

@@ -1,0 +1,320 @@
+"""The study schema: YAML → validated dataclasses, defaults, and a stable hash.
+
+One schema serves ``run``, ``study`` and the notebooks. Sections: ``data``, ``model``,
+``train``, ``quantization``, ``pruning``, ``hls``, ``grid``. Unknown keys and bad values
+fail here, at the edge, with the valid choices listed; nothing below re-validates.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.precision import parse_precision
+
+
+@dataclass
+class NormalisationConfig:
+    """How inputs are scaled: ``fixed`` ranges, or ``standard``/``robust`` fitted on train only."""
+
+    kind: Literal["fixed", "standard", "robust", "none"] = "fixed"
+    scale: list[float] | None = None  # per feature, for kind: fixed
+
+
+@dataclass
+class DataConfig:
+    """Where samples come from and how they are split."""
+
+    source: Literal["npy", "toy"] = "toy"
+    x: str | None = None
+    y: str | None = None
+    n_constituents: int = 8
+    features: list[int] | None = None  # feature columns to keep (default: all)
+    normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    seed: int = 0
+    n_samples: int = 6000  # toy source only
+    n_classes: int = 5  # toy source only
+    task: Literal["classification", "regression"] = "classification"  # toy source only
+
+
+@dataclass
+class ModelConfig:
+    """Which model family and its shape (DeepSets: φ widths, aggregation, ρ widths, head)."""
+
+    kind: str = "deepsets"
+    phi: list[int] = field(default_factory=lambda: [32, 32, 32])
+    rho: list[int] = field(default_factory=lambda: [32])
+    aggregation: Literal["mean", "max"] = "mean"
+    head: Literal["classification", "regression"] = "classification"
+    activation: Literal["relu"] = "relu"
+
+
+@dataclass
+class TrainConfig:
+    """Adam with early stopping and learning-rate reduction; fixed seeds."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 0.002
+    patience: int = 6
+    lr_patience: int = 3
+    lr_factor: float = 0.5
+    seed: int = 0
+    verbose: int = 0
+
+
+@dataclass
+class QuantizationConfig:
+    """``float`` | ``ptq`` (``precision``: uniform string or per-layer map) | ``qat`` (QKeras bits).
+
+    For QAT, ``bits`` sets every width; ``weight_bits`` / ``activation_bits`` set all weights /
+    activations; ``B_I``, ``B_H``, ``B_O`` (first φ layer, hidden, output weights) and ``A_I``,
+    ``A_H``, ``A_O`` (their activations) override per region. ``integer_bits`` are the weights'
+    integer bits (excluding sign), ``activation_integer_bits`` the activations'.
+    """
+
+    mode: Literal["float", "ptq", "qat"] = "qat"
+    precision: str | dict[str, Any] | None = None
+    bits: int | None = None
+    weight_bits: int | None = None
+    activation_bits: int | None = None
+    integer_bits: int = 0
+    activation_integer_bits: int = 3
+    B_I: int | None = None
+    B_H: int | None = None
+    B_O: int | None = None
+    A_I: int | None = None
+    A_H: int | None = None
+    A_O: int | None = None
+    input_precision: str = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
+
+
+@dataclass
+class PruningConfig:
+    """Magnitude pruning with tfmot; ``sparsity`` 0 disables it."""
+
+    sparsity: float = 0.0
+    schedule: Literal["polynomial", "constant"] = "polynomial"
+    end_fraction: float = 0.6  # reach the target sparsity after this fraction of the epochs
+    frequency: int = 20
+
+
+@dataclass
+class HLSSettings:
+    """hls4ml conversion target: backend, IO, strategy, reuse factor, part, clock."""
+
+    backend: Literal["Vitis", "Vivado"] = "Vitis"
+    io_type: Literal["io_parallel"] = "io_parallel"
+    strategy: Literal["Latency", "Resource"] = "Latency"
+    reuse_factor: int = 1
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period: float = 5
+    softmax_table_size: int = 1024
+    expose_logits: bool = True
+    bit_exact: bool = False
+    synth: bool = False
+    project_name: str = "myproject"
+
+
+@dataclass
+class Config:
+    """A resolved point (or study) configuration."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    hls: HLSSettings = field(default_factory=HLSSettings)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def point_hash(self) -> str:
+        """Stable hash of what determines a point's results (the grid itself excluded)."""
+        payload = self.to_dict()
+        payload.pop("grid", None)
+        payload["train"].pop("verbose", None)
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_POSITIVE_INTS = {
+    "n_constituents",
+    "epochs",
+    "batch_size",
+    "reuse_factor",
+    "softmax_table_size",
+    "n_samples",
+    "n_classes",
+    "frequency",
+    "bits",
+    "weight_bits",
+    "activation_bits",
+    "B_I",
+    "B_H",
+    "B_O",
+    "A_I",
+    "A_H",
+    "A_O",
+    "patience",
+    "lr_patience",
+}
+
+
+def _check_value(path: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check_value(path, value, arg)
+            except ToolkitError as exc:
+                errors.append(str(exc))
+        raise ToolkitError(errors[0] if len(errors) == 1 else f"{path}: {value!r} is not valid ({'; '.join(errors)}).")
+    if origin is Literal:
+        if value not in args:
+            raise ToolkitError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}.")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ToolkitError(f"{path}: expected a list, got {value!r}.")
+        return [_check_value(f"{path}[{i}]", v, args[0]) for i, v in enumerate(value)] if args else value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ToolkitError(f"{path}: expected a mapping, got {value!r}.")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return _from_dict(annotation, value, path)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ToolkitError(f"{path}: expected true or false, got {value!r}.")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ToolkitError(f"{path}: expected a whole number, got {value!r}.")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ToolkitError(f"{path}: expected a number, got {value!r}.")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ToolkitError(f"{path}: expected text, got {value!r}.")
+        return value
+    return value
+
+
+def _from_dict(cls: type, raw: Any, path: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ToolkitError(f"{path}: expected a mapping of keys, got {raw!r}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        raise ToolkitError(
+            f"{path}: unknown key {unknown[0]!r}. Valid keys in {path or 'the config'}: {', '.join(names)}."
+        )
+    kwargs = {k: _check_value(f"{path}.{k}" if path else k, v, hints[k]) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    for section in (cfg.data, cfg.model, cfg.train, cfg.quantization, cfg.pruning, cfg.hls):
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if f.name in _POSITIVE_INTS and value is not None and value <= 0:
+                raise ToolkitError(f"{type(section).__name__}.{f.name} must be positive, got {value}.")
+    for name, widths in (("model.phi", cfg.model.phi), ("model.rho", cfg.model.rho)):
+        if any(w <= 0 for w in widths):
+            raise ToolkitError(f"{name}: layer widths must be positive, got {widths}.")
+    if not cfg.model.phi:
+        raise ToolkitError("model.phi: a DeepSets needs at least one φ layer, e.g. phi: [32, 32, 32].")
+    if not 0.0 < cfg.data.test_fraction <= 1.0:
+        raise ToolkitError(f"data.test_fraction must be in (0, 1], got {cfg.data.test_fraction}.")
+    if not 0.0 <= cfg.data.val_fraction < 1.0:
+        raise ToolkitError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}.")
+    if not 0.0 <= cfg.pruning.sparsity < 1.0:
+        raise ToolkitError(f"pruning.sparsity must be in [0, 1), got {cfg.pruning.sparsity}.")
+    if cfg.train.learning_rate <= 0:
+        raise ToolkitError(f"train.learning_rate must be positive, got {cfg.train.learning_rate}.")
+    if cfg.hls.clock_period <= 0:
+        raise ToolkitError(f"hls.clock_period must be positive (ns), got {cfg.hls.clock_period}.")
+    q = cfg.quantization
+    if q.mode == "qat" and q.precision is not None:
+        raise ToolkitError(
+            "quantization.precision is for mode ptq/float; QAT takes bit widths (bits, weight_bits, activation_bits)."
+        )
+    if q.mode != "qat":
+        widths = [q.bits, q.weight_bits, q.activation_bits, q.B_I, q.B_H, q.B_O, q.A_I, q.A_H, q.A_O]
+        if any(w is not None for w in widths):
+            raise ToolkitError(
+                f"quantization: bit widths are for mode qat; for mode {q.mode} write precision: 'ap_fixed<W,I>'."
+            )
+    if isinstance(q.precision, str):
+        parse_precision(q.precision, where="quantization.precision")
+    elif isinstance(q.precision, dict):
+        for layer, spec in q.precision.items():
+            specs = spec.items() if isinstance(spec, dict) else [("", spec)]
+            for kind, text in specs:
+                if kind not in ("", "weight", "bias", "result", "accum"):
+                    raise ToolkitError(
+                        f"quantization.precision.{layer}: unknown key {kind!r}; use weight, bias, result, accum."
+                    )
+                parse_precision(text, where=f"quantization.precision.{layer}{'.' + kind if kind else ''}")
+    parse_precision(q.input_precision, where="quantization.input_precision")
+    if cfg.data.normalisation.kind == "fixed" and cfg.data.normalisation.scale is not None:
+        if any(s == 0 for s in cfg.data.normalisation.scale):
+            raise ToolkitError("data.normalisation.scale: a scale of 0 would divide by zero.")
+    from deepsets_trigger.models import FAMILIES  # light: no TensorFlow import
+
+    if cfg.model.kind not in FAMILIES:
+        raise ToolkitError(f"model.kind: {cfg.model.kind!r} is not one of {', '.join(map(repr, sorted(FAMILIES)))}.")
+
+
+def config_from_dict(raw: dict[str, Any] | None) -> Config:
+    """Validate a plain dict (e.g. parsed YAML) into a :class:`Config`."""
+    cfg = _from_dict(Config, copy.deepcopy(raw or {}), "")
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML study config."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ToolkitError(f"config file {str(path)!r} does not exist; pass the path of a YAML config.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ToolkitError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ToolkitError(f"config file {str(path)!r} must hold a mapping with sections data, model, train, ...")
+    return config_from_dict(raw)
+
+
+def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw['a']['b'] = value`` for ``dotted='a.b'`` (used for grids and CLI overrides)."""
+    keys = dotted.split(".")
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value

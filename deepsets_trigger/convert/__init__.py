@@ -1,0 +1,218 @@
+"""Keras/QKeras model → hls4ml model that computes what Keras computes.
+
+``convert`` runs: Keras-side fixes (:mod:`.keras_prep`) → starting config (:mod:`.hls_config`)
+→ a first conversion to read the inferred types → config fixes (:mod:`.fixes`) → the final
+conversion. ``compile_model`` and ``predict`` wrap hls4ml's C++ emulation with their
+output captured in a log file, so a g++ error is reported, not scrolled past.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsets_trigger.convert.fixes import FixContext, apply_fixes, read_graph
+from deepsets_trigger.convert.hls_config import model_config, user_result_layers
+from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prequantize_weights, rewrite_graph
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.precision import FixedType, from_hls4ml
+
+__all__ = ["Conversion", "compile_model", "convert", "measured_sparsity", "predict"]
+
+
+@dataclass
+class Conversion:
+    """A converted model and everything needed to compare it with Keras."""
+
+    hls_model: Any
+    keras_model: Any  # the model hls4ml converted (weights pre-quantized, logits exposed)
+    outputs: list[str]  # Keras layer names of the outputs, in order
+    hls_config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    log_path: Path | None = None
+
+
+@contextlib.contextmanager
+def captured_output(log_path: Path) -> Iterator[None]:
+    """Send stdout/stderr (including g++ and C++ prints) to ``log_path`` at the fd level."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _hls4ml_convert(model: Any, config: dict[str, Any], hls: Any, output_dir: Path, bit_exact: bool) -> Any:
+    import hls4ml
+
+    return hls4ml.converters.convert_from_keras_model(
+        model,
+        hls_config=config,
+        output_dir=str(output_dir),
+        project_name=hls.project_name,
+        backend=hls.backend,
+        io_type=hls.io_type,
+        part=hls.part,
+        clock_period=hls.clock_period,
+        bit_exact=True if bit_exact else None,
+    )
+
+
+def _softmax_producers(model: Any) -> list[str]:
+    names = []
+    for layer in model.layers:
+        activation = getattr(getattr(layer, "activation", None), "__name__", "")
+        if layer.__class__.__name__ == "Activation" and activation == "softmax":
+            inbound = layer._inbound_nodes[0].inbound_layers
+            names.append(inbound.name if not isinstance(inbound, list) else inbound[0].name)
+    return names
+
+
+def _observed_ranges(model: Any, names: list[str], calib_x: Any) -> dict[str, float]:
+    if not names or calib_x is None:
+        return {}
+    from tensorflow import keras
+
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    values = probe.predict(calib_x, verbose=0, batch_size=1024)
+    values = values if isinstance(values, list) else [values]
+    return {n: float(np.max(np.abs(v))) for n, v in zip(names, values, strict=True)}
+
+
+def convert(
+    model: Any,
+    hls: Any,
+    output_dir: str | Path,
+    *,
+    mode: str,
+    default_precision: FixedType,
+    layer_precisions: dict[str, dict[str, FixedType]] | None = None,
+    input_precision: FixedType | None = None,
+    calib_x: Any = None,
+    user_hls_config: dict[str, Any] | None = None,
+    log_path: str | Path | None = None,
+) -> Conversion:
+    """Convert ``model`` with the toolkit's fixes; nothing is written or compiled yet.
+
+    ``calib_x`` (training inputs) sets the observed logit ranges; ``user_hls_config`` (an
+    ``HLSConfig`` mapping) replaces the generated starting config.
+    """
+    output_dir = Path(output_dir)
+    log = Path(log_path) if log_path else Path(tempfile.mkstemp(suffix=".log")[1])
+    prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
+    notes += prequantize_weights(prepared)
+    quant_layer = input_quantizer_layer(prepared)
+    if hls.bit_exact and quant_layer is None:
+        raise ToolkitError(
+            "hls.bit_exact needs an input quantizer right after the Input (hls4ml trap 4): add "
+            "QActivation(quantized_bits(W, I, alpha=1)) as the first layer, or set hls.bit_exact: false."
+        )
+    if user_hls_config is not None:
+        import copy
+
+        config = copy.deepcopy(user_hls_config)
+        config.setdefault("Model", {}).setdefault("Precision", default_precision.hls())
+        config["Model"].setdefault("ReuseFactor", hls.reuse_factor)
+        config["Model"].setdefault("Strategy", hls.strategy)
+        chosen = user_result_layers(config)
+    else:
+        config, chosen = model_config(prepared, hls, mode, default_precision, layer_precisions or {})
+    with captured_output(log):
+        first = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
+    graph = read_graph(first)
+    ctx = FixContext(
+        user_results=chosen,
+        output_ranges=_observed_ranges(prepared, _softmax_producers(prepared), calib_x),
+        input_quantizer_type=graph[quant_layer.name].result if quant_layer is not None else None,
+        input_precision=None if user_hls_config is not None and _user_sets_input(config, graph) else input_precision,
+        softmax_table_size=hls.softmax_table_size,
+    )
+    notes += apply_fixes(config, graph, ctx)
+    with captured_output(log):
+        hls_model = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
+    notes += round_weights_to_nearest(hls_model)
+    return Conversion(hls_model, prepared, outputs, config, notes, log)
+
+
+def round_weights_to_nearest(hls_model: Any) -> list[str]:
+    """Round float weights to the nearest value of their type (and saturate).
+
+    hls4ml writes weights as float literals that C++ casts with the type's own mode,
+    truncation by default: every weight is biased towards −∞ and the bias accumulates
+    layer after layer (PTQ at ap_fixed<16,6> lost 1.3% argmax agreement that way). The
+    types stay what the user asked for; only the choice of value within them changes.
+    Values already on the grid (QKeras weights) are untouched.
+    """
+    changed = []
+    for layer in hls_model.get_layers():
+        for key in ("weight", "bias"):
+            var = layer.weights.get(key) if hasattr(layer, "weights") else None
+            t = from_hls4ml(var.type.precision) if var is not None else None
+            if t is None:
+                continue
+            data = np.asarray(var.data, dtype=np.float64)
+            rounded = np.clip(np.round(data * 2.0**t.fractional) / 2.0**t.fractional, t.min_value, t.max_value)
+            if not np.array_equal(rounded, data):
+                var.data = rounded.astype(np.asarray(var.data).dtype)
+                var.nonzeros = int(np.count_nonzero(var.data))
+                var.nzeros = var.data_length - var.nonzeros
+                var.min, var.max = np.min(var.data), np.max(var.data)
+                changed.append(layer.name)
+    return (
+        [f"rounded float weights of {', '.join(sorted(set(changed)))} to nearest (hls4ml truncates)"] if changed else []
+    )
+
+
+def _user_sets_input(config: dict[str, Any], graph: dict[str, Any]) -> bool:
+    inputs = [name for name, layer in graph.items() if layer.class_name == "Input"]
+    return any(name in user_result_layers(config) for name in inputs)
+
+
+def compile_model(conversion: Conversion) -> None:
+    """Write the project and build the C++ emulation library (g++)."""
+    try:
+        with captured_output(conversion.log_path):
+            conversion.hls_model.compile()
+    except Exception as exc:  # hls4ml raises bare Exceptions for g++ failures
+        raise RuntimeError(f"hls4ml compile failed ({exc}); the g++ output is in {conversion.log_path}") from exc
+
+
+def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
+    """Firmware emulation outputs, one (N, k) array per model output."""
+    inputs = [np.ascontiguousarray(np.asarray(xi, dtype=np.float32)) for xi in (x if isinstance(x, list) else [x])]
+    with captured_output(conversion.log_path):
+        out = conversion.hls_model.predict(inputs[0] if len(inputs) == 1 else inputs)
+    out = out if isinstance(out, list) else [out]
+    n = len(inputs[0])
+    return [np.asarray(o, dtype=np.float64).reshape(n, -1) for o in out]
+
+
+def measured_sparsity(hls_model: Any) -> float:
+    """Fraction of zero weights in the converted model's Dense/Conv kernels (what hls4ml sees)."""
+    total = zeros = 0
+    for layer in hls_model.get_layers():
+        weight = layer.weights.get("weight") if hasattr(layer, "weights") else None
+        if weight is None:
+            continue
+        data = np.asarray(weight.data)
+        total += data.size
+        zeros += int(np.sum(data == 0))
+    return zeros / total if total else 0.0

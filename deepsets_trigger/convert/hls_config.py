@@ -1,0 +1,147 @@
+"""The starting hls4ml config: from the model and a precision spec, or from a user's YAML.
+
+PTQ semantics (documented in the README): a uniform ``ap_fixed<W,I>`` applies to every
+layer's weights, biases and results — the tensors that are stored; accumulators are left
+to hls4ml's exact inference, the Input takes ``quantization.input_precision``, and the
+pooling and softmax internals are set by :mod:`deepsets_trigger.convert.fixes`. A per-layer
+map overrides single layers (``{layer: "ap_fixed<…>"}`` or ``{layer: {weight, bias,
+result, accum}}``). QAT models take their types from the QKeras quantizers.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.precision import FixedType, parse_precision
+
+# hls4ml-1.0 keys that 1.3.0 rejects: key -> (value it rejects or None for any, why)
+_REJECTED = {
+    "ConvImplementation": ("Pointwise", "hls4ml 1.3.0 picks its pointwise kernel for k=1 convolutions itself"),
+}
+_TOP_LEVEL = {"Part", "XilinxPart", "Backend", "ClockPeriod", "IOType", "ProjectName"}
+_IGNORED_TOP_LEVEL = {"KerasJson", "KerasH5", "KerasModel", "OutputDir", "InputData", "OutputPredictions"}
+_NO_PRECISION = ("Input", "InputLayer", "Softmax", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
+
+
+def read_user_hls_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Read a user's hls4ml YAML: returns ``(HLSConfig, top-level settings, notes)``.
+
+    Accepts both the full project YAML (``HLSConfig`` plus ``Part``, ``Backend``…) and a bare
+    ``HLSConfig`` mapping; translates keys that hls4ml 1.3.0 rejects and says so.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ToolkitError(f"--hls-config: file {str(path)!r} does not exist.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ToolkitError(f"--hls-config: {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ToolkitError(f"--hls-config: {str(path)!r} must hold an hls4ml config mapping (HLSConfig: …).")
+    hls = raw.get("HLSConfig", raw if ("Model" in raw or "LayerName" in raw) else None)
+    if not isinstance(hls, dict):
+        raise ToolkitError(f"--hls-config: {str(path)!r} has no HLSConfig (or Model / LayerName) section.")
+    settings = {k: raw[k] for k in _TOP_LEVEL if k in raw}
+    unknown = set(raw) - _TOP_LEVEL - _IGNORED_TOP_LEVEL - {"HLSConfig", "Model", "LayerName", "LayerType"}
+    notes = [f"--hls-config: ignored top-level key {k!r}" for k in sorted(unknown)]
+    hls = copy.deepcopy(hls)
+    notes += _translate(hls)
+    return hls, settings, notes
+
+
+def _translate(hls: dict[str, Any]) -> list[str]:
+    notes = []
+    sections = [("Model", hls.get("Model"))]
+    sections += [(f"LayerName.{k}", v) for k, v in (hls.get("LayerName") or {}).items()]
+    sections += [(f"LayerType.{k}", v) for k, v in (hls.get("LayerType") or {}).items()]
+    for where, section in sections:
+        if not isinstance(section, dict):
+            continue
+        for key, (value, why) in _REJECTED.items():
+            if key in section and (value is None or section[key] == value):
+                section.pop(key)
+                notes.append(f"--hls-config: dropped {where}.{key}: {value} ({why})")
+        if "table_size" in section:
+            section["TableSize"] = section.pop("table_size")
+    return notes
+
+
+def user_result_layers(hls: dict[str, Any]) -> set[str]:
+    """Layers whose result type the user's config sets explicitly."""
+    chosen = set()
+    for name, section in (hls.get("LayerName") or {}).items():
+        precision = section.get("Precision") if isinstance(section, dict) else None
+        if isinstance(precision, str) or (isinstance(precision, dict) and "result" in precision):
+            chosen.add(name)
+    return chosen
+
+
+def model_config(
+    model: Any, hls: Any, mode: str, default: FixedType, layers: dict[str, dict[str, FixedType]]
+) -> tuple[dict[str, Any], set[str]]:
+    """hls4ml config for ``model``; returns ``(config, layers with user-chosen results)``."""
+    import hls4ml
+
+    config = hls4ml.utils.config_from_keras_model(
+        model, granularity="name", backend=hls.backend, default_precision=default.hls()
+    )
+    config["Model"].update({"Strategy": hls.strategy, "ReuseFactor": hls.reuse_factor, "Precision": default.hls()})
+    keras_class = {layer.name: layer.__class__.__name__ for layer in model.layers}
+    for name, section in config.get("LayerName", {}).items():
+        if "ReuseFactor" in section:
+            section["ReuseFactor"] = hls.reuse_factor
+        precision = section.get("Precision")
+        if mode == "qat" or not isinstance(precision, dict) or keras_class.get(name, "Input") in _NO_PRECISION:
+            continue
+        if keras_class.get(name) == "Activation" and getattr(model.get_layer(name), "activation", None) is not None:
+            if model.get_layer(name).activation.__name__ == "softmax":
+                continue
+        for kind in ("weight", "bias", "result"):
+            if kind in precision:
+                precision[kind] = default.hls()
+    unknown = [name for name in layers if name not in keras_class]
+    if unknown:
+        raise ToolkitError(
+            f"quantization.precision names layer {unknown[0]!r}, which the model does not have; "
+            f"its layers are: {', '.join(n for n in keras_class if keras_class[n] != 'InputLayer')}."
+        )
+    for name, kinds in layers.items():
+        section = config["LayerName"].setdefault(name, {})
+        if not isinstance(section.get("Precision"), dict):
+            section["Precision"] = {}
+        for kind, t in kinds.items():
+            section["Precision"][kind] = t.hls()
+    chosen = {name for name, kinds in layers.items() if "result" in kinds}
+    return config, chosen
+
+
+def settings_from_user(settings: dict[str, Any]) -> dict[str, Any]:
+    """Top-level keys of a user's YAML as ``hls`` config overrides (``XilinxPart`` → ``part``)."""
+    out: dict[str, Any] = {}
+    if "Part" in settings or "XilinxPart" in settings:
+        out["part"] = settings.get("Part", settings.get("XilinxPart"))
+    if "Backend" in settings:
+        backend = str(settings["Backend"])
+        if backend not in ("Vivado", "Vitis"):
+            raise ToolkitError(f"--hls-config: Backend {backend!r} is not supported; use Vivado or Vitis.")
+        out["backend"] = backend
+    if "ClockPeriod" in settings:
+        out["clock_period"] = float(settings["ClockPeriod"])
+    if "IOType" in settings and settings["IOType"] != "io_parallel":
+        raise ToolkitError(f"--hls-config: IOType {settings['IOType']!r} is not supported yet; use io_parallel.")
+    if "ProjectName" in settings:
+        out["project_name"] = str(settings["ProjectName"])
+    return out
+
+
+def default_precision_of(hls: dict[str, Any]) -> FixedType:
+    """The Model-level default precision of a user's HLSConfig (``ap_fixed<16,6>`` if unset)."""
+    precision = (hls.get("Model") or {}).get("Precision", "ap_fixed<16,6>")
+    if isinstance(precision, dict):
+        precision = precision.get("default", "ap_fixed<16,6>")
+    return parse_precision(str(precision).replace(" ", ""), where="--hls-config Model.Precision")

@@ -1,0 +1,49 @@
+"""Arrays on disk: ``.npy`` X of shape (N, C, F) and y one-hot (N, K), class indices (N,) or targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsets_trigger.errors import ToolkitError
+
+
+def read_npy(path: str | Path, what: str) -> np.ndarray:
+    """``np.load`` with a clear error for a missing, corrupt or pickled file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ToolkitError(f"{what}: file {str(path)!r} does not exist.")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ToolkitError(f"{what}: {str(path)!r} is not a readable .npy array ({exc}).") from None
+
+
+def load_npy(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Load ``data.x``/``data.y``; keep the first ``n_constituents`` and the chosen ``features``."""
+    if not cfg.x or not cfg.y:
+        raise ToolkitError("data.source npy needs data.x and data.y: paths of .npy files (X: N×C×F, y: one-hot N×K).")
+    x = read_npy(cfg.x, "data.x").astype(np.float32)
+    y = read_npy(cfg.y, "data.y")
+    if x.ndim != 3:
+        raise ToolkitError(f"data.x must have shape (N, C, F) = (samples, constituents, features); got {x.shape}.")
+    if len(y) != len(x):
+        raise ToolkitError(f"data.x has {len(x)} samples but data.y has {len(y)}; they must match.")
+    if cfg.n_constituents > x.shape[1]:
+        raise ToolkitError(
+            f"data.n_constituents is {cfg.n_constituents} but {cfg.x} holds only {x.shape[1]} constituents per sample."
+        )
+    x = x[:, : cfg.n_constituents, :]
+    if cfg.features is not None:
+        bad = [f for f in cfg.features if not 0 <= f < x.shape[2]]
+        if bad:
+            raise ToolkitError(f"data.features: column(s) {bad} out of range for {x.shape[2]} features.")
+        x = x[:, :, cfg.features]
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        y = np.eye(int(y.max()) + 1, dtype=np.float32)[y]
+    y = y.astype(np.float32)
+    n_classes = y.shape[1] if y.ndim == 2 else 0
+    names = ("g", "q", "W", "Z", "t") if n_classes == 5 else tuple(f"class_{i}" for i in range(n_classes))
+    return x, y, names

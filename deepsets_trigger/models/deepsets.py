@@ -1,0 +1,66 @@
+"""DeepSets (φ → permutation-invariant pooling → ρ) as Keras functional builders.
+
+φ is a per-constituent Dense stack applied to (C, F) sets, pooled by ``mean`` or ``max``
+over constituents, then ρ and a classification (softmax over n classes) or regression
+head. Float and QKeras (QAT) variants share the layer names, so per-layer configs,
+traces and reports line up between them:
+``input_quant`` (QAT) → ``phi_0`` → ``phi_0_relu`` → … → ``pool`` → ``rho_0`` → ``rho_0_relu``
+→ ``logits`` (or ``target``) → ``softmax``. Defaults follow the published jet DeepSets
+(φ 32-32-32, ρ 32, mean pooling, 8 constituents of pT/η_rel/φ_rel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepsets_trigger.quantize import input_quantizer, qat_widths, relu_quantizer, weight_quantizer
+
+
+def build_deepsets(config: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
+    """Build the DeepSets of ``config.model`` (float, or QKeras when ``quantization.mode`` is qat)."""
+    from tensorflow import keras
+
+    m, q = config.model, config.quantization
+    qat = q.mode == "qat"
+    widths = qat_widths(q) if qat else None
+
+    def dense(units: int, name: str, region: str) -> Any:
+        if not qat:
+            return keras.layers.Dense(units, name=name)
+        from qkeras import QDense
+
+        bits = getattr(widths, f"B_{region}")
+        wq = weight_quantizer(bits, widths.integer_bits)
+        return QDense(units, kernel_quantizer=wq, bias_quantizer=weight_quantizer(bits, widths.integer_bits), name=name)
+
+    def relu(name: str, region: str) -> Any:
+        if not qat:
+            return keras.layers.Activation("relu", name=name)
+        from qkeras import QActivation
+
+        return QActivation(relu_quantizer(getattr(widths, f"A_{region}"), widths.activation_integer_bits), name=name)
+
+    inputs = keras.Input(shape=input_shape, name="constituents")
+    h = inputs
+    if qat:
+        from qkeras import QActivation
+
+        h = QActivation(input_quantizer(widths.input_type), name="input_quant")(h)
+    for i, width in enumerate(m.phi):
+        region = "I" if i == 0 else "H"
+        h = relu(f"phi_{i}_relu", region)(dense(width, f"phi_{i}", region)(h))
+    pool = keras.layers.GlobalAveragePooling1D if m.aggregation == "mean" else keras.layers.GlobalMaxPooling1D
+    h = pool(name="pool")(h)
+    for i, width in enumerate(m.rho):
+        h = relu(f"rho_{i}_relu", "H")(dense(width, f"rho_{i}", "H")(h))
+    classification = m.head == "classification"
+    out = dense(n_outputs if classification else 1, "logits" if classification else "target", "O")(h)
+    if qat and widths.A_O is not None:
+        from qkeras import QActivation, quantized_bits
+
+        out = QActivation(quantized_bits(widths.A_O, widths.activation_integer_bits + 2, alpha=1), name="output_quant")(
+            out
+        )
+    if classification:
+        out = keras.layers.Activation("softmax", name="softmax")(out)
+    return keras.Model(inputs, out, name="deepsets")

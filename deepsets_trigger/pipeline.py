@@ -1,0 +1,348 @@
+"""One grid point, top to bottom: data → model → train → convert → evaluate → record.
+
+A point never knows it is part of a study. :func:`run_point` writes into ``out``:
+``result.json`` (the contract), ``model.h5``, ``config.yaml`` (resolved), ``history.json``,
+``hls4ml_config.yml`` (the final hls4ml config), ``hls4ml_prj/`` and ``hls4ml.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsets_trigger.config import Config
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import (
+    load_keras_model,
+    read_expected,
+    read_inputs,
+    staged_directory,
+    write_json,
+    write_text_atomic,
+)
+from deepsets_trigger.precision import FixedType, parse_precision
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@dataclass
+class External:
+    """An existing model to convert instead of training one (``run --model``)."""
+
+    model: str
+    weights: str | None = None
+    hls_config: str | None = None
+    inputs: str | None = None
+    expected: str | None = None
+
+
+@dataclass
+class EvalSet:
+    """What the comparison runs on: inputs, optional labels, calibration inputs."""
+
+    x: list[np.ndarray]
+    y: np.ndarray | None
+    task: str
+    class_names: tuple[str, ...] = ()
+    calib: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class Precision:
+    """What the firmware types are, for the converter and the result record."""
+
+    mode: str
+    default: FixedType
+    layers: dict[str, dict[str, FixedType]]
+    weight_bits: int | None
+    activation_bits: int | None
+    integer_bits: int | None
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {"train_s": 0.0, "convert_s": 0.0, "compile_s": 0.0, "predict_s": 0.0}
+
+    def __call__(self, key: str) -> Any:
+        timer = self
+
+        class _Span:
+            def __enter__(self) -> None:
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc: Any) -> None:
+                timer.timings[key] += time.perf_counter() - self.start
+
+        return _Span()
+
+
+def run_point(cfg: Config, out: str | Path, external: External | None = None, progress: bool = False) -> dict[str, Any]:
+    """Run one point and write its directory; return the ``result.json`` payload.
+
+    Raises :class:`ToolkitError` for bad input (nothing written); a failure after that
+    (e.g. g++) is recorded as ``status: failed`` with what was computed kept.
+    """
+    out = Path(out)
+    hls_user = _read_user_hls(external, cfg)
+    with staged_directory(out) as stage:
+        timer = _Timer()
+        model, evalset, history = _model_and_data(cfg, external, timer, progress)
+        precision = _precision(cfg, model, external, hls_user)
+        result = _describe(cfg, model, external, precision, evalset)
+        result["timings"] = timer.timings
+        _save_model(model, stage / "model.h5")
+        write_json(stage / "history.json", history)
+        _write_config(stage / "config.yaml", cfg)
+        try:
+            result.update(_firmware_gap(cfg, model, evalset, precision, hls_user, external, stage, timer))
+            result["status"], result["error"] = "ok", None
+        except ToolkitError:
+            raise
+        except BaseException as exc:
+            result["status"] = "failed"
+            result["error"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            (stage / "error.txt").write_text(traceback.format_exc())
+            write_json(stage / "result.json", result)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return result
+        write_json(stage / "result.json", result)
+    return result
+
+
+# --- data and model ---------------------------------------------------------------------
+
+
+def _model_and_data(
+    cfg: Config, external: External | None, timer: _Timer, progress: bool
+) -> tuple[Any, EvalSet, dict[str, Any]]:
+    from deepsets_trigger.data import load_dataset
+    from deepsets_trigger.models import FAMILIES
+    from deepsets_trigger.train import train_model
+
+    if external is not None:
+        model = load_keras_model(external.model, external.weights)
+        return model, _external_evalset(cfg, model, external), {}
+    dataset = load_dataset(cfg.data, cfg.model.head)
+    if len(dataset.x_train) == 0:
+        raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
+    model = FAMILIES[cfg.model.kind].build(cfg, dataset.x_train.shape[1:], dataset.n_outputs)
+    with timer("train_s"):
+        model, history = train_model(model, dataset, cfg.train, cfg.pruning, progress=progress)
+    evalset = EvalSet([dataset.x_test], dataset.y_test, dataset.task, dataset.class_names, [dataset.x_train])
+    return model, evalset, history
+
+
+def _external_evalset(cfg: Config, model: Any, external: External) -> EvalSet:
+    from deepsets_trigger.data import load_dataset
+
+    shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
+    task = "classification" if int(np.prod(model.outputs[-1].shape[1:])) > 1 else "regression"
+    if external.inputs is not None:
+        x = read_inputs(external.inputs, shapes)
+        return EvalSet(x, None, task, (), x)
+    if cfg.data.source == "toy" and cfg.data.x is None:
+        raise ToolkitError("--model needs samples: pass --inputs FILE, or a CONFIG whose data section names them.")
+    data = load_dataset(cfg.data, task)
+    if tuple(data.x_test.shape[1:]) != shapes[0]:
+        raise ToolkitError(
+            f"the data have samples of shape {tuple(data.x_test.shape[1:])} but the model expects {shapes[0]}; "
+            "set data.n_constituents / data.features to match the model."
+        )
+    calib = data.x_train if len(data.x_train) else data.x_test
+    return EvalSet([data.x_test], data.y_test, data.task, data.class_names, [calib])
+
+
+# --- precision --------------------------------------------------------------------------
+
+
+def _read_user_hls(external: External | None, cfg: Config) -> tuple[dict[str, Any], list[str]] | None:
+    if external is None or external.hls_config is None:
+        return None
+    from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
+
+    hls, settings, notes = read_user_hls_config(external.hls_config)
+    for key, value in settings_from_user(settings).items():
+        setattr(cfg.hls, key, value)
+    return hls, notes
+
+
+def _is_qkeras(model: Any) -> bool:
+    return any(layer.__class__.__module__.startswith("qkeras") for layer in model.layers)
+
+
+def _precision(cfg: Config, model: Any, external: External | None, hls_user: Any) -> Precision:
+    from deepsets_trigger.quantize import ptq_layer_precisions, qat_widths
+
+    q = cfg.quantization
+    if external is None and q.mode == "qat":
+        w = qat_widths(q)
+        return Precision("qat", parse_precision("ap_fixed<16,6>"), {}, w.B_H, w.A_H, w.integer_bits)
+    if external is not None and _is_qkeras(model):
+        weight, act = _qkeras_bits(model)
+        default = parse_precision("ap_fixed<16,6>") if hls_user is None else _user_default(hls_user[0])
+        return Precision("qat", default, {}, *weight, act)
+    if hls_user is not None:
+        default = _user_default(hls_user[0])
+        return Precision("ptq", default, {}, default.width, default.width, default.integer)
+    default, layers = ptq_layer_precisions(q.precision)
+    mode = "float" if q.mode == "float" else "ptq"
+    return Precision(mode, default, layers, default.width, default.width, default.integer)
+
+
+def _user_default(hls: dict[str, Any]) -> FixedType:
+    from deepsets_trigger.convert.hls_config import default_precision_of
+
+    return default_precision_of(hls)
+
+
+def _qkeras_bits(model: Any) -> tuple[tuple[int | None, int | None], int | None]:
+    weight = (None, None)
+    act = None
+    for layer in model.layers:
+        kq = getattr(layer, "kernel_quantizer_internal", None)
+        if kq is not None and weight == (None, None):
+            weight = (getattr(kq, "bits", None), getattr(kq, "integer", None))
+        aq = getattr(layer, "quantizer", None)
+        if layer.__class__.__name__ == "QActivation" and "relu" in aq.__class__.__name__ and act is None:
+            act = getattr(aq, "bits", None)
+    return weight, act
+
+
+# --- convert, emulate, compare ----------------------------------------------------------
+
+
+def _firmware_gap(
+    cfg: Config,
+    model: Any,
+    evalset: EvalSet,
+    precision: Precision,
+    hls_user: Any,
+    external: External | None,
+    stage: Path,
+    timer: _Timer,
+) -> dict[str, Any]:
+    import yaml
+
+    from deepsets_trigger.convert import compile_model, convert, measured_sparsity, predict
+    from deepsets_trigger.models import FAMILIES
+
+    family = FAMILIES.get(cfg.model.kind) if external is None else None
+    if family is not None:
+        family.check(model, cfg.hls)
+    with timer("convert_s"):
+        conversion = convert(
+            model,
+            cfg.hls,
+            stage / "hls4ml_prj",
+            mode=precision.mode,
+            default_precision=precision.default,
+            layer_precisions=precision.layers,
+            input_precision=parse_precision(cfg.quantization.input_precision),
+            calib_x=evalset.calib[0] if len(evalset.calib) == 1 else evalset.calib,
+            user_hls_config=hls_user[0] if hls_user else None,
+            log_path=stage / "hls4ml.log",
+        )
+    notes = (hls_user[1] if hls_user else []) + conversion.notes
+    write_text_atomic(stage / "hls4ml_config.yml", yaml.safe_dump(_plain(conversion.hls_config), sort_keys=False))
+    with timer("compile_s"):
+        compile_model(conversion)
+    x = evalset.x[0] if len(evalset.x) == 1 else evalset.x
+    with timer("predict_s"):
+        fw = predict(conversion, evalset.x)
+    keras_out = conversion.keras_model.predict(x, verbose=0, batch_size=1024)
+    keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in _as_list(keras_out)]
+    result: dict[str, Any] = {
+        "sparsity": measured_sparsity(conversion.hls_model),
+        "conversion_notes": notes,
+        "emulation_samples_per_s": len(fw[0]) / max(timer.timings["predict_s"], 1e-9),
+    }
+    result.update(_compare(evalset, conversion.outputs, keras_out, fw))
+    if external is not None and external.expected is not None:
+        from deepsets_trigger.evaluate import compare_expected
+
+        result.update(compare_expected(fw[-1], read_expected(external.expected, len(fw[-1]))))
+    return result
+
+
+def _compare(evalset: EvalSet, outputs: list[str], keras_out: list[np.ndarray], fw: list[np.ndarray]) -> dict[str, Any]:
+    from deepsets_trigger.evaluate import compare_classification, compare_regression
+
+    if evalset.task == "regression":
+        return compare_regression(keras_out[-1], fw[-1], evalset.y)
+    has_logits = len(outputs) > 1
+    return compare_classification(
+        keras_out[0] if has_logits else None,
+        keras_out[-1],
+        fw[0] if has_logits else None,
+        fw[-1],
+        evalset.y,
+        evalset.class_names,
+    )
+
+
+def _as_list(values: Any) -> list[Any]:
+    return values if isinstance(values, list) else [values]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+# --- record -----------------------------------------------------------------------------
+
+
+def _describe(
+    cfg: Config, model: Any, external: External | None, precision: Precision, evalset: EvalSet
+) -> dict[str, Any]:
+    deepsets = external is None and cfg.model.kind == "deepsets"
+    return {
+        "model": cfg.model.kind if external is None else Path(external.model).name,
+        "config_hash": cfg.point_hash(),
+        "mode": precision.mode,
+        "precision": precision.default.ap() if precision.mode != "qat" else None,
+        "weight_bits": precision.weight_bits,
+        "activation_bits": precision.activation_bits,
+        "integer_bits": precision.integer_bits,
+        "phi_widths": list(cfg.model.phi) if deepsets else None,
+        "rho_widths": list(cfg.model.rho) if deepsets else None,
+        "aggregation": cfg.model.aggregation if deepsets else None,
+        "n_constituents": int(evalset.x[0].shape[1]) if evalset.x[0].ndim == 3 else None,
+        "sparsity": None,
+        "target_sparsity": cfg.pruning.sparsity if external is None else None,
+        "backend": cfg.hls.backend,
+        "strategy": cfg.hls.strategy,
+        "reuse_factor": cfg.hls.reuse_factor,
+        "n_test": int(len(evalset.x[0])),
+        "keras_accuracy": None,
+        "firmware_accuracy": None,
+        "accuracy_ratio": None,
+        "logit_agreement": None,
+        "max_abs_logit_diff": None,
+        "auc_keras": None,
+        "auc_firmware": None,
+    }
+
+
+def _write_config(path: Path, cfg: Config) -> None:
+    import yaml
+
+    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _save_model(model: Any, path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras calls HDF5 "legacy"; it is what hls4ml users exchange
+        model.save(path)

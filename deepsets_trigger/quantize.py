@@ -1,0 +1,88 @@
+"""Quantization specs: QAT bit widths per region (QKeras) and PTQ precisions (hls4ml types).
+
+QAT regions follow the jet-DeepSets papers' notation: B_I / A_I for the first φ layer's
+weights / activations, B_H / A_H for the hidden φ and ρ layers, B_O for the output layer
+(and A_O for its output, only when given). Quantizers use ``alpha=1`` so that a QKeras
+value is exactly an ``ap_fixed`` value and hls4ml needs no scale layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deepsets_trigger.precision import FixedType, parse_precision
+
+DEFAULT_BITS = 8
+
+
+@dataclass(frozen=True)
+class QATWidths:
+    """Resolved QAT widths per region."""
+
+    B_I: int
+    B_H: int
+    B_O: int
+    A_I: int
+    A_H: int
+    A_O: int | None
+    integer_bits: int
+    activation_integer_bits: int
+    input_type: FixedType
+
+
+def qat_widths(q: Any) -> QATWidths:
+    """Resolve ``bits`` → ``weight_bits``/``activation_bits`` → region overrides."""
+    weight = q.weight_bits or q.bits or DEFAULT_BITS
+    act = q.activation_bits or q.bits or DEFAULT_BITS
+    return QATWidths(
+        B_I=q.B_I or weight,
+        B_H=q.B_H or weight,
+        B_O=q.B_O or weight,
+        A_I=q.A_I or act,
+        A_H=q.A_H or act,
+        A_O=q.A_O,
+        integer_bits=q.integer_bits,
+        activation_integer_bits=q.activation_integer_bits,
+        input_type=parse_precision(q.input_precision, where="quantization.input_precision"),
+    )
+
+
+def weight_quantizer(bits: int, integer: int) -> Any:
+    """``quantized_bits`` for weights and biases: ``ap_fixed<bits, integer+1>``."""
+    from qkeras import quantized_bits
+
+    return quantized_bits(bits, integer, alpha=1)
+
+
+def relu_quantizer(bits: int, integer: int) -> Any:
+    """``quantized_relu``: ``ap_ufixed<bits, integer, AP_RND_CONV, AP_SAT>`` in hls4ml."""
+    from qkeras import quantized_relu
+
+    return quantized_relu(bits, integer)
+
+
+def input_quantizer(input_type: FixedType) -> Any:
+    """Input quantizer equal to the firmware input type (signed ``ap_fixed<W,I>``)."""
+    from qkeras import quantized_bits
+
+    return quantized_bits(input_type.width, input_type.integer - 1, alpha=1)
+
+
+def ptq_layer_precisions(precision: str | dict[str, Any] | None) -> tuple[FixedType, dict[str, dict[str, FixedType]]]:
+    """Split a PTQ spec into (default type, {layer: {weight|bias|result|accum: type}})."""
+    if precision is None:
+        return parse_precision("ap_fixed<16,6>"), {}
+    if isinstance(precision, str):
+        return parse_precision(precision, where="quantization.precision"), {}
+    default = parse_precision(precision.get("default", "ap_fixed<16,6>"), where="quantization.precision.default")
+    layers: dict[str, dict[str, FixedType]] = {}
+    for name, spec in precision.items():
+        if name == "default":
+            continue
+        if isinstance(spec, str):
+            t = parse_precision(spec, where=f"quantization.precision.{name}")
+            layers[name] = {"weight": t, "bias": t, "result": t}
+        else:
+            layers[name] = {k: parse_precision(v, where=f"quantization.precision.{name}.{k}") for k, v in spec.items()}
+    return default, layers

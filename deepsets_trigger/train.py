@@ -1,0 +1,83 @@
+"""Training: Adam, early stopping, learning-rate reduction, fixed seeds, optional pruning."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from deepsets_trigger.prune import apply_pruning, pruning_end_epoch, strip_pruning
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+
+
+def _epoch_bar(epochs: int) -> Any:
+    from tensorflow import keras
+    from tqdm.auto import tqdm
+
+    class EpochBar(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.bar = tqdm(total=epochs, desc="train", unit="epoch", file=sys.stderr, leave=False)
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_accuracy")})
+            self.bar.update(1)
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.bar.close()
+
+    return EpochBar()
+
+
+def train_model(
+    model: Any, dataset: Any, train_cfg: Any, pruning_cfg: Any, progress: bool = False
+) -> tuple[Any, dict[str, list[float]]]:
+    """Fit ``model`` on ``dataset``; return the trained (pruning-stripped) model and its history."""
+    from tensorflow import keras
+
+    set_seeds(train_cfg.seed)
+    classification = dataset.task == "classification"
+    has_val = len(dataset.x_val) > 0
+    steps = max(1, -(-len(dataset.x_train) // train_cfg.batch_size))
+    pruning = pruning_cfg.sparsity > 0
+    if pruning:
+        model = apply_pruning(model, pruning_cfg, steps, train_cfg.epochs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
+        loss="categorical_crossentropy" if classification else "mse",
+        metrics=["accuracy"] if classification else [],
+    )
+    monitor = "val_loss" if has_val else "loss"
+    callbacks: list[Any] = [
+        keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            patience=train_cfg.patience,
+            restore_best_weights=True,
+            start_from_epoch=pruning_end_epoch(pruning_cfg, train_cfg.epochs),
+        ),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=train_cfg.lr_factor, patience=train_cfg.lr_patience),
+    ]
+    if pruning:
+        import tensorflow_model_optimization as tfmot
+
+        callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
+    if progress:
+        callbacks.append(_epoch_bar(train_cfg.epochs))
+    history = model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        validation_data=(dataset.x_val, dataset.y_val) if has_val else None,
+        epochs=train_cfg.epochs,
+        batch_size=train_cfg.batch_size,
+        callbacks=callbacks,
+        verbose=train_cfg.verbose,
+        shuffle=True,
+    )
+    if pruning:
+        model = strip_pruning(model)
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
