@@ -42,6 +42,8 @@ def _load_run_config(args: argparse.Namespace) -> Any:
             raise ToolkitError(f"config file {str(path)!r} must hold a mapping with sections data, model, train, ...")
     for override in args.set or []:
         set_path(raw, *_parse_override(override))
+    if args.model is not None and args.inputs is None and "data" not in raw:
+        raise ToolkitError("--model needs samples: pass --inputs FILE, or a CONFIG whose data section names them.")
     if args.model is not None and "test_fraction" not in raw.get("data", {}):
         set_path(raw, "data.test_fraction", 1.0)
     return config_from_dict(raw)

@@ -50,8 +50,12 @@ def compare_classification(
     class_names: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Metrics of the classification contract; label-dependent ones are ``None`` without labels."""
+    top2 = np.sort(fw_probs, axis=1)[:, -2:]
     out: dict[str, Any] = {
         "prob_agreement": float(np.mean(keras_probs.argmax(1) == fw_probs.argmax(1))),
+        # samples whose two largest firmware probabilities are equal (same softmax table bin):
+        # there the firmware argmax takes the lower class index, whatever the logits say
+        "prob_ties": int(np.sum(top2[:, 0] == top2[:, 1])),
         "max_abs_prob_diff": float(np.max(np.abs(keras_probs - fw_probs))),
         "logit_agreement": None,
         "max_abs_logit_diff": None,

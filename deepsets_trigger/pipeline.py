@@ -147,8 +147,6 @@ def _external_evalset(cfg: Config, model: Any, external: External) -> EvalSet:
     if external.inputs is not None:
         x = read_inputs(external.inputs, shapes)
         return EvalSet(x, None, task, (), x)
-    if cfg.data.source == "toy" and cfg.data.x is None:
-        raise ToolkitError("--model needs samples: pass --inputs FILE, or a CONFIG whose data section names them.")
     data = load_dataset(cfg.data, task)
     if tuple(data.x_test.shape[1:]) != shapes[0]:
         raise ToolkitError(

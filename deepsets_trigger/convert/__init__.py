@@ -143,7 +143,7 @@ def convert(
         output_ranges=_observed_ranges(prepared, _softmax_producers(prepared), calib_x),
         input_quantizer_type=graph[quant_layer.name].result if quant_layer is not None else None,
         input_precision=None if user_hls_config is not None and _user_sets_input(config, graph) else input_precision,
-        softmax_table_size=hls.softmax_table_size,
+        softmax_table_size=None if user_hls_config is not None else hls.softmax_table_size,
     )
     notes += apply_fixes(config, graph, ctx)
     with captured_output(log):

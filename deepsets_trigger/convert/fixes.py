@@ -63,7 +63,7 @@ class FixContext:
     output_ranges: dict[str, float] = field(default_factory=dict)  # Keras layer -> max |value|
     input_quantizer_type: FixedType | None = None
     input_precision: FixedType | None = None
-    softmax_table_size: int = 1024
+    softmax_table_size: int | None = 1024  # None: keep the user's (or hls4ml's) table size
 
 
 def read_graph(hls_model: Any) -> dict[str, LayerTypes]:
@@ -165,6 +165,9 @@ def fix_logits_type(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: F
             continue
         integer = integer_bits_for(2.0 * max_abs)
         fractional = max(8, min(inferred.fractional, MAX_LOGIT_FRACTIONAL))
+        # hls4ml shrinks the softmax tables to 2**(width of the softmax input)
+        table = ctx.softmax_table_size or 1024
+        fractional = max(fractional, math.ceil(math.log2(table)) - integer)
         t = FixedType(integer + fractional, integer, True, "RND_CONV", "SAT")
         _set(config, producer, "result", t)
         notes.append(
@@ -174,19 +177,24 @@ def fix_logits_type(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: F
 
 
 def fix_linear_passthrough(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
-    """``<layer>_linear`` activations inserted by hls4ml take their producer's final type."""
+    """``<layer>_linear`` activations inserted by hls4ml take their producer's final type.
+
+    hls4ml inserts them after layers with a linear activation and removes them again only
+    when the types already match, so the first conversion may not show the ones that the
+    final one keeps: every layer that can carry one gets the entry.
+    """
     notes = []
     for layer in graph.values():
-        if layer.activation != "linear" or not layer.name.endswith("_linear") or layer.name in ctx.user_results:
+        if layer.accum is None or layer.name.endswith("_linear") or f"{layer.name}_linear" in ctx.user_results:
             continue
-        producer = layer.inputs[0]
-        chosen = config.get("LayerName", {}).get(producer, {}).get("Precision", {})
+        chosen = config.get("LayerName", {}).get(layer.name, {}).get("Precision", {})
         text = chosen.get("result") if isinstance(chosen, dict) else None
-        t = parse_precision(text) if text and text != "auto" else graph[producer].result
+        t = parse_precision(text) if text and text != "auto" else layer.result
         if t is None:
             continue
-        _set(config, layer.name, "result", t)
-        notes.append(f"linear '{layer.name}' passes {producer}'s type {t.ap()} through")
+        _set(config, f"{layer.name}_linear", "result", t)
+        if text and text != "auto":
+            notes.append(f"linear '{layer.name}_linear' passes {layer.name}'s type {t.ap()} through")
     return notes
 
 
@@ -207,7 +215,9 @@ def fix_softmax_tables(config: dict[str, Any], graph: dict[str, LayerTypes], ctx
         for key, t in wanted.items():
             if key not in cfg:
                 cfg[key] = t.hls()
-        cfg.setdefault("TableSize", ctx.softmax_table_size)
+        if ctx.softmax_table_size is not None:
+            cfg["TableSize"] = ctx.softmax_table_size
+        cfg.setdefault("TableSize", 1024)
         cfg["Precision"].pop("accum", None)
         if softmax not in ctx.user_results:
             cfg["Precision"]["result"] = FixedType(16, 1, False, "RND", "SAT").hls()
