@@ -25,21 +25,9 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 
 def _load_run_config(args: argparse.Namespace) -> Any:
-    import yaml
+    from deepsets_trigger.config import config_from_dict, read_yaml_mapping, set_path
 
-    from deepsets_trigger.config import config_from_dict, set_path
-
-    raw: dict[str, Any] = {}
-    if args.config is not None:
-        path = Path(args.config)
-        if not path.is_file():
-            raise ToolkitError(f"config file {str(path)!r} does not exist; pass the path of a YAML config.")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ToolkitError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ToolkitError(f"config file {str(path)!r} must hold a mapping with sections data, model, train, ...")
+    raw = read_yaml_mapping(args.config, "config file") if args.config is not None else {}
     for override in args.set or []:
         set_path(raw, *_parse_override(override))
     if args.model is not None and args.inputs is None and "data" not in raw:

@@ -295,20 +295,27 @@ def config_from_dict(raw: dict[str, Any] | None) -> Config:
     return cfg
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML study config."""
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; ``what`` names it in errors (e.g. ``--hls-config``)."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ToolkitError(f"config file {str(path)!r} does not exist; pass the path of a YAML config.")
+        raise ToolkitError(f"{what}: file {str(path)!r} does not exist; pass the path of a YAML file.")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ToolkitError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
-    if raw is not None and not isinstance(raw, dict):
-        raise ToolkitError(f"config file {str(path)!r} must hold a mapping with sections data, model, train, ...")
-    return config_from_dict(raw)
+        raise ToolkitError(f"{what}: {str(path)!r} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ToolkitError(f"{what}: {str(path)!r} must hold a mapping of keys, not a {type(raw).__name__}.")
+    return raw
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML study config."""
+    return config_from_dict(read_yaml_mapping(path, "config file"))
 
 
 def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -7,9 +7,11 @@ A point never knows it is part of a study. :func:`run_point` writes into ``out``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,20 +68,18 @@ class Precision:
 
 
 class _Timer:
+    """Accumulates wall time per stage: ``with timer("compile_s"): ...``."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {"train_s": 0.0, "convert_s": 0.0, "compile_s": 0.0, "predict_s": 0.0}
 
-    def __call__(self, key: str) -> Any:
-        timer = self
-
-        class _Span:
-            def __enter__(self) -> None:
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc: Any) -> None:
-                timer.timings[key] += time.perf_counter() - self.start
-
-        return _Span()
+    @contextlib.contextmanager
+    def __call__(self, key: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[key] += time.perf_counter() - start
 
 
 def run_point(cfg: Config, out: str | Path, external: External | None = None, progress: bool = False) -> dict[str, Any]:
@@ -183,9 +183,9 @@ def _precision(cfg: Config, model: Any, external: External | None, hls_user: Any
         w = qat_widths(q)
         return Precision("qat", parse_precision("ap_fixed<16,6>"), {}, w.B_H, w.A_H, w.integer_bits)
     if external is not None and _is_qkeras(model):
-        weight, act = _qkeras_bits(model)
+        bits, integer, act = _qkeras_bits(model)
         default = parse_precision("ap_fixed<16,6>") if hls_user is None else _user_default(hls_user[0])
-        return Precision("qat", default, {}, *weight, act)
+        return Precision("qat", default, {}, bits, act, integer)
     if hls_user is not None:
         default = _user_default(hls_user[0])
         return Precision("ptq", default, {}, default.width, default.width, default.integer)
@@ -200,17 +200,20 @@ def _user_default(hls: dict[str, Any]) -> FixedType:
     return default_precision_of(hls)
 
 
-def _qkeras_bits(model: Any) -> tuple[tuple[int | None, int | None], int | None]:
-    weight = (None, None)
-    act = None
-    for layer in model.layers:
-        kq = getattr(layer, "kernel_quantizer_internal", None)
-        if kq is not None and weight == (None, None):
-            weight = (getattr(kq, "bits", None), getattr(kq, "integer", None))
-        aq = getattr(layer, "quantizer", None)
-        if layer.__class__.__name__ == "QActivation" and "relu" in aq.__class__.__name__ and act is None:
-            act = getattr(aq, "bits", None)
-    return weight, act
+def _qkeras_bits(model: Any) -> tuple[int | None, int | None, int | None]:
+    """(weight bits, weight integer bits, activation bits) of the first quantized layers."""
+    kernels = [q for q in (getattr(layer, "kernel_quantizer_internal", None) for layer in model.layers) if q]
+    relus = [
+        layer.quantizer
+        for layer in model.layers
+        if layer.__class__.__name__ == "QActivation" and "relu" in layer.quantizer.__class__.__name__
+    ]
+    first = kernels[0] if kernels else None
+    return (
+        getattr(first, "bits", None),
+        getattr(first, "integer", None),
+        getattr(relus[0], "bits", None) if relus else None,
+    )
 
 
 # --- convert, emulate, compare ----------------------------------------------------------

@@ -58,6 +58,7 @@ def test_jet_mlp_qkeras_with_its_hls4ml_yaml(tmp_path, mlp_inputs):
         mlp_inputs,
     )
     assert result["mode"] == "qat" and result["weight_bits"] == 6
+    assert result["activation_bits"] == 6 and result["integer_bits"] == 0  # quantized_relu(6,0), bits(6,0)
     assert result["backend"] == "Vivado"  # taken from the YAML
     # its YAML leaves the accumulators at the model default ap_fixed<16,6>, which truncates
     # every product: the firmware is close to, not equal to, Keras (measured 0.988)

@@ -107,7 +107,7 @@ def test_user_yaml_translation(tmp_path):
     with pytest.raises(ToolkitError, match="io_parallel"):
         settings_from_user({"IOType": "io_stream"})
     (tmp_path / "bad.yml").write_text("- just\n- a list\n")
-    with pytest.raises(ToolkitError, match="hls4ml config mapping"):
+    with pytest.raises(ToolkitError, match="must hold a mapping of keys, not a list"):
         read_user_hls_config(tmp_path / "bad.yml")
 
 

@@ -14,6 +14,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from deepsets_trigger.config import read_yaml_mapping
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.precision import FixedType, parse_precision
 
@@ -32,17 +33,7 @@ def read_user_hls_config(path: str | Path) -> tuple[dict[str, Any], dict[str, An
     Accepts both the full project YAML (``HLSConfig`` plus ``Part``, ``Backend``…) and a bare
     ``HLSConfig`` mapping; translates keys that hls4ml 1.3.0 rejects and says so.
     """
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitError(f"--hls-config: file {str(path)!r} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ToolkitError(f"--hls-config: {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ToolkitError(f"--hls-config: {str(path)!r} must hold an hls4ml config mapping (HLSConfig: …).")
+    raw = read_yaml_mapping(path, "--hls-config")
     hls = raw.get("HLSConfig", raw if ("Model" in raw or "LayerName" in raw) else None)
     if not isinstance(hls, dict):
         raise ToolkitError(f"--hls-config: {str(path)!r} has no HLSConfig (or Model / LayerName) section.")
@@ -96,11 +87,10 @@ def model_config(
         if "ReuseFactor" in section:
             section["ReuseFactor"] = hls.reuse_factor
         precision = section.get("Precision")
-        if mode == "qat" or not isinstance(precision, dict) or keras_class.get(name, "Input") in _NO_PRECISION:
+        if mode == "qat" or not isinstance(precision, dict) or name not in keras_class:
+            continue  # QAT types come from the quantizers; hls4ml-inserted layers are fixed later
+        if keras_class[name] in _NO_PRECISION or _is_softmax(model.get_layer(name)):
             continue
-        if keras_class.get(name) == "Activation" and getattr(model.get_layer(name), "activation", None) is not None:
-            if model.get_layer(name).activation.__name__ == "softmax":
-                continue
         for kind in ("weight", "bias", "result"):
             if kind in precision:
                 precision[kind] = default.hls()
@@ -118,6 +108,10 @@ def model_config(
             section["Precision"][kind] = t.hls()
     chosen = {name for name, kinds in layers.items() if "result" in kinds}
     return config, chosen
+
+
+def _is_softmax(layer: Any) -> bool:
+    return getattr(getattr(layer, "activation", None), "__name__", "") == "softmax"
 
 
 def settings_from_user(settings: dict[str, Any]) -> dict[str, Any]:
