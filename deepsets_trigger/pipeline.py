@@ -79,7 +79,7 @@ class _Timer:
         try:
             yield
         finally:
-            self.timings[key] += time.perf_counter() - start
+            self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
 
 
 def run_point(cfg: Config, out: str | Path, external: External | None = None, progress: bool = False) -> dict[str, Any]:
@@ -90,6 +90,7 @@ def run_point(cfg: Config, out: str | Path, external: External | None = None, pr
     """
     out = Path(out)
     hls_user = _read_user_hls(external, cfg)
+    _check_synthesis_tool(cfg)
     with staged_directory(out) as stage:
         timer = _Timer()
         model, evalset, history = _model_and_data(cfg, external, timer, progress)
@@ -171,6 +172,18 @@ def _read_user_hls(external: External | None, cfg: Config) -> tuple[dict[str, An
     return hls, notes
 
 
+def _check_synthesis_tool(cfg: Config) -> None:
+    """``hls.synth`` runs hls4ml's ``build()``: refuse before training when the tool is missing."""
+    import shutil
+
+    tool = "vitis_hls" if cfg.hls.backend == "Vitis" else "vivado_hls"
+    if cfg.hls.synth and shutil.which(tool) is None:
+        raise ToolkitError(
+            f"hls.synth: true runs C synthesis with {tool}, which is not on PATH; source the Xilinx "
+            "settings script first, or set hls.synth: false (the emulation needs only g++)."
+        )
+
+
 def _is_qkeras(model: Any) -> bool:
     return any(layer.__class__.__module__.startswith("qkeras") for layer in model.layers)
 
@@ -231,7 +244,7 @@ def _firmware_gap(
 ) -> dict[str, Any]:
     import yaml
 
-    from deepsets_trigger.convert import compile_model, convert, measured_sparsity, predict
+    from deepsets_trigger.convert import captured_output, compile_model, convert, measured_sparsity, predict
     from deepsets_trigger.models import FAMILIES
 
     family = FAMILIES.get(cfg.model.kind) if external is None else None
@@ -257,6 +270,10 @@ def _firmware_gap(
     x = evalset.x[0] if len(evalset.x) == 1 else evalset.x
     with timer("predict_s"):
         fw = predict(conversion, evalset.x)
+    if cfg.hls.synth:
+        with timer("synth_s"):
+            with captured_output(conversion.log_path):
+                report = conversion.hls_model.build(csim=False, synth=True, vsynth=False)
     keras_out = conversion.keras_model.predict(x, verbose=0, batch_size=1024)
     keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in _as_list(keras_out)]
     result: dict[str, Any] = {
@@ -264,6 +281,8 @@ def _firmware_gap(
         "conversion_notes": notes,
         "emulation_samples_per_s": len(fw[0]) / max(timer.timings["predict_s"], 1e-9),
     }
+    if cfg.hls.synth:
+        result["hls_synthesis"] = _plain(report)
     result.update(_compare(evalset, conversion.outputs, keras_out, fw))
     if external is not None and external.expected is not None:
         from deepsets_trigger.evaluate import compare_expected

@@ -103,6 +103,17 @@ def test_regression_head(tmp_path):
     assert abs(result["resolution_firmware"] - result["resolution_keras"]) <= 0.02 * result["resolution_keras"]
 
 
+@pytest.mark.slow
+def test_bit_exact_mode(tmp_path):
+    """hls4ml's model-wise precision propagation, with the input quantizer it needs: still exact."""
+    out = tmp_path / "bitexact"
+    assert main(["run", _write(tmp_path, SMALL), "--out", str(out), "--set", "hls.bit_exact=true"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["logit_agreement"] == 1.0 and result["max_abs_logit_diff"] == 0.0
+    n = result["n_test"]
+    assert round((1 - result["prob_agreement"]) * n) <= result["prob_ties"]
+
+
 def _fails_cleanly(capsys, tmp_path, argv, fragment):
     out = tmp_path / "out"
     code = main([*argv, "--out", str(out)])
@@ -120,6 +131,7 @@ def _fails_cleanly(capsys, tmp_path, argv, fragment):
         ({"quantization": {"mode": "ptq", "precision": "ap_fixed<4,8>"}}, "more integer bits (8) than total bits (4)"),
         ({"quantization": {"mode": "ptq", "precision": "fixed16"}}, "cannot read 'fixed16'"),
         ({"data": {"source": "npy"}}, "needs data.x and data.y"),
+        ({"hls": {"synth": True}}, "vitis_hls, which is not on PATH"),
     ],
 )
 def test_bad_configs(capsys, tmp_path, raw, fragment):

@@ -25,7 +25,7 @@ from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prequanti
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.precision import FixedType, from_hls4ml
 
-__all__ = ["Conversion", "compile_model", "convert", "measured_sparsity", "predict"]
+__all__ = ["Conversion", "captured_output", "compile_model", "convert", "measured_sparsity", "predict"]
 
 
 @dataclass
@@ -138,11 +138,15 @@ def convert(
     with captured_output(log):
         first = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
     graph = read_graph(first)
+    # bit-exact mode folds the input quantizer into the Input, which then already has its type
+    absorbed = None if quant_layer is None else quant_layer.name not in graph
     ctx = FixContext(
         user_results=chosen,
         output_ranges=_observed_ranges(prepared, _softmax_producers(prepared), calib_x),
-        input_quantizer_type=graph[quant_layer.name].result if quant_layer is not None else None,
-        input_precision=None if user_hls_config is not None and _user_sets_input(config, graph) else input_precision,
+        input_quantizer_type=graph[quant_layer.name].result if absorbed is False else None,
+        input_precision=None
+        if absorbed or (user_hls_config is not None and _user_sets_input(config, graph))
+        else input_precision,
         softmax_table_size=None if user_hls_config is not None else hls.softmax_table_size,
     )
     notes += apply_fixes(config, graph, ctx)

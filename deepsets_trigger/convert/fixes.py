@@ -48,6 +48,7 @@ class LayerTypes:
     input_shape: tuple[int, ...] = ()
     activation: str | None = None
     pool_op: str | None = None
+    has_weights: bool = False
 
     @property
     def n_in(self) -> int:
@@ -83,6 +84,7 @@ def read_graph(hls_model: Any) -> dict[str, LayerTypes]:
             input_shape=tuple(int(d) for d in inp.shape) if inp is not None else (),
             activation=layer.get_attr("activation"),
             pool_op=layer.get_attr("pool_op"),
+            has_weights=bool(getattr(layer, "weights", None)),
         )
     return graph
 
@@ -185,7 +187,7 @@ def fix_linear_passthrough(config: dict[str, Any], graph: dict[str, LayerTypes],
     """
     notes = []
     for layer in graph.values():
-        if layer.accum is None or layer.name.endswith("_linear") or f"{layer.name}_linear" in ctx.user_results:
+        if not layer.has_weights or f"{layer.name}_linear" in ctx.user_results:
             continue
         chosen = config.get("LayerName", {}).get(layer.name, {}).get("Precision", {})
         text = chosen.get("result") if isinstance(chosen, dict) else None
