@@ -125,7 +125,7 @@ def _model_and_data(
 ) -> tuple[Any, EvalSet, dict[str, Any]]:
     from deepsets_trigger.data import load_dataset
     from deepsets_trigger.models import FAMILIES
-    from deepsets_trigger.train import train_model
+    from deepsets_trigger.train import set_seeds, train_model
 
     if external is not None:
         model = load_keras_model(external.model, external.weights)
@@ -133,6 +133,7 @@ def _model_and_data(
     dataset = load_dataset(cfg.data, cfg.model.head)
     if len(dataset.x_train) == 0:
         raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
+    set_seeds(cfg.train.seed)  # before building: the initial weights are drawn here
     model = FAMILIES[cfg.model.kind].build(cfg, dataset.x_train.shape[1:], dataset.n_outputs)
     with timer("train_s"):
         model, history = train_model(model, dataset, cfg.train, cfg.pruning, progress=progress)

@@ -9,10 +9,15 @@ from deepsets_trigger.prune import apply_pruning, pruning_end_epoch, strip_pruni
 
 
 def set_seeds(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow."""
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's kernels deterministic.
+
+    Without op determinism, multi-threaded CPU kernels give a different model in every process
+    for the same seed, and a config hash would not name one model.
+    """
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
 
 
 def _epoch_bar(epochs: int) -> Any:

@@ -57,7 +57,17 @@ def _write(tmp_path, raw, name="cfg.yaml"):
 def toy_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("toy")
     out = tmp / "run"
-    code = main(["run", _write(tmp, SMALL), "--out", str(out), "--set", "hls.reuse_factor=2"])
+    argv = [
+        "run",
+        _write(tmp, SMALL),
+        "--out",
+        str(out),
+        "--set",
+        "hls.reuse_factor=2",
+        "--set",
+        "hls.strategy=Resource",
+    ]
+    code = main(argv)
     return code, out
 
 
@@ -70,6 +80,7 @@ def test_run_writes_the_contract(toy_run):
     assert set(result["timings"]) == {"train_s", "convert_s", "compile_s", "predict_s"}
     assert result["status"] == "ok" and result["error"] is None
     assert result["mode"] == "qat" and result["weight_bits"] == 8 and result["reuse_factor"] == 2
+    assert result["strategy"] == "Resource"
     assert result["phi_widths"] == [16, 16] and result["n_constituents"] == 8 and result["n_test"] == 300
     assert result["keras_accuracy"] > 0.35  # 5 toy classes, chance 0.2
     assert result["logit_agreement"] == 1.0 and result["max_abs_logit_diff"] == 0.0  # QAT: bit-exact logits
@@ -78,7 +89,8 @@ def test_run_writes_the_contract(toy_run):
         assert (out / name).exists(), name
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["hls"]["reuse_factor"] == 2 and resolved["model"]["phi"] == [16, 16]
-    assert "ReuseFactor: 2" in (out / "hls4ml_config.yml").read_text()
+    hls_config = yaml.safe_load((out / "hls4ml_config.yml").read_text())
+    assert hls_config["Model"]["Strategy"] == "Resource" and hls_config["LayerName"]["rho_0"]["ReuseFactor"] == 2
 
 
 @pytest.mark.slow

@@ -165,3 +165,33 @@ def test_reserved_input_name_is_renamed(tmp_path):
     assert "input_layer" in conv.hls_model.graph
     # float weights at hls4ml's default ap_fixed<16,6>: a few LSBs of error, measured 0.0045
     np.testing.assert_allclose(predict(conv, x)[0], model.predict(x, verbose=0), atol=0.01)
+
+
+def test_invalid_reuse_factor_on_a_pointwise_dense(tmp_path):
+    """hls4ml re-validates a 3-D Dense's reuse factor before it becomes a pointwise Conv1D,
+    which takes the invalid value back and asserts in C++ (killing the process). The
+    emulation runs in a child here, so the abort is reported instead."""
+    import hls4ml
+    from qkeras import QActivation, QDense
+    from tensorflow import keras
+
+    from deepsets_trigger.convert import Conversion
+
+    inp = keras.Input((8, 3), name="x_in")
+    h = QActivation(_q(16, 5), name="input_quant")(inp)
+    model = keras.Model(inp, QDense(16, kernel_quantizer=_q(8, 0), bias_quantizer=_q(8, 0), name="phi")(h))
+    x = np.random.default_rng(6).uniform(-2, 2, size=(32, 8, 3)).astype(np.float32)
+
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis", default_reuse_factor=2)
+    config["Model"]["Strategy"] = "Resource"
+    plain = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, output_dir=str(tmp_path / "plain"), backend="Vitis", io_type="io_parallel"
+    )
+    plain.compile()
+    crashed = Conversion(plain, model, ["phi"], config, log_path=tmp_path / "plain.log")
+    with pytest.raises(RuntimeError, match="SIGABRT.*Reuse Factor is not allowed"):
+        predict(crashed, x)
+
+    conv = _toolkit(model, tmp_path, "toolkit", x, strategy="Resource", reuse_factor=2)
+    assert any("reuse factor of 'phi' (3×16): 2 is not valid, using 1" in note for note in conv.notes)
+    np.testing.assert_array_equal(predict(conv, x)[0], model.predict(x, verbose=0).reshape(32, -1))

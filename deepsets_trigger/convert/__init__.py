@@ -148,6 +148,8 @@ def convert(
         if absorbed or (user_hls_config is not None and _user_sets_input(config, graph))
         else input_precision,
         softmax_table_size=None if user_hls_config is not None else hls.softmax_table_size,
+        reuse_factor=int(config.get("Model", {}).get("ReuseFactor", hls.reuse_factor)),
+        backend=hls.backend,
     )
     notes += apply_fixes(config, graph, ctx)
     with captured_output(log):
@@ -200,13 +202,49 @@ def compile_model(conversion: Conversion) -> None:
 
 
 def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
-    """Firmware emulation outputs, one (N, k) array per model output."""
+    """Firmware emulation outputs, one (N, k) array per model output.
+
+    The emulation runs in a forked child: hls4ml's C++ ``assert``s (e.g. an invalid reuse
+    factor) abort the process that runs them, and that must not be the caller.
+    """
+    import multiprocessing
+
     inputs = [np.ascontiguousarray(np.asarray(xi, dtype=np.float32)) for xi in (x if isinstance(x, list) else [x])]
-    with captured_output(conversion.log_path):
-        out = conversion.hls_model.predict(inputs[0] if len(inputs) == 1 else inputs)
-    out = out if isinstance(out, list) else [out]
-    n = len(inputs[0])
-    return [np.asarray(o, dtype=np.float64).reshape(n, -1) for o in out]
+    with tempfile.TemporaryDirectory() as tmp:
+        child = multiprocessing.get_context("fork").Process(
+            target=_predict_child, args=(conversion, inputs, Path(tmp)), daemon=True
+        )
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(_crash_message(child.exitcode, conversion.log_path))
+        outputs = sorted(Path(tmp).glob("out_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+        n = len(inputs[0])
+        return [np.load(p).astype(np.float64).reshape(n, -1) for p in outputs]
+
+
+def _predict_child(conversion: Conversion, inputs: list[np.ndarray], tmp: Path) -> None:
+    try:
+        with captured_output(conversion.log_path):
+            out = conversion.hls_model.predict(inputs[0] if len(inputs) == 1 else inputs)
+        for i, o in enumerate(out if isinstance(out, list) else [out]):
+            np.save(tmp / f"out_{i}.npy", np.asarray(o))
+    except BaseException:  # report through the exit code; the traceback goes to the log
+        import traceback
+
+        with open(conversion.log_path, "a") as log:
+            traceback.print_exc(file=log)
+        os._exit(3)
+    os._exit(0)
+
+
+def _crash_message(exitcode: int, log_path: Path | None) -> str:
+    import signal
+
+    how = f"signal {signal.Signals(-exitcode).name}" if exitcode < 0 else f"exit code {exitcode}"
+    lines = log_path.read_text(errors="replace").splitlines() if log_path and log_path.exists() else []
+    cause = next((line for line in reversed(lines) if "Assertion" in line or "Error" in line), "")
+    return f"the firmware emulation crashed ({how}){': ' + cause.strip() if cause else ''}; full log: {log_path}"
 
 
 def measured_sparsity(hls_model: Any) -> float:

@@ -49,6 +49,8 @@ class LayerTypes:
     activation: str | None = None
     pool_op: str | None = None
     has_weights: bool = False
+    mult_shape: tuple[int, int] | None = None  # (inputs, outputs) of the multiplications
+    reuse_factor: int | None = None
 
     @property
     def n_in(self) -> int:
@@ -65,6 +67,8 @@ class FixContext:
     input_quantizer_type: FixedType | None = None
     input_precision: FixedType | None = None
     softmax_table_size: int | None = 1024  # None: keep the user's (or hls4ml's) table size
+    reuse_factor: int = 1  # the requested model-wide reuse factor
+    backend: str = "Vitis"
 
 
 def read_graph(hls_model: Any) -> dict[str, LayerTypes]:
@@ -85,8 +89,18 @@ def read_graph(hls_model: Any) -> dict[str, LayerTypes]:
             activation=layer.get_attr("activation"),
             pool_op=layer.get_attr("pool_op"),
             has_weights=bool(getattr(layer, "weights", None)),
+            mult_shape=_mult_shape(layer),
+            reuse_factor=layer.get_attr("reuse_factor"),
         )
     return graph
+
+
+def _mult_shape(layer: Any) -> tuple[int, int] | None:
+    if layer.get_attr("n_filt") is not None and layer.get_attr("n_chan") is not None:  # Conv1D / pointwise
+        return int(layer.get_attr("n_chan")) * int(layer.get_attr("filt_width", 1)), int(layer.get_attr("n_filt"))
+    if layer.get_attr("n_in") is not None and layer.get_attr("n_out") is not None:  # Dense
+        return int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+    return None
 
 
 def _producer(hls_model: Any, tensor: str) -> str:
@@ -227,7 +241,43 @@ def fix_softmax_tables(config: dict[str, Any], graph: dict[str, LayerTypes], ctx
     return notes
 
 
-FIXES = (fix_input_type, fix_pooling_accumulator, fix_logits_type, fix_linear_passthrough, fix_softmax_tables)
+def fix_reuse_factor(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
+    """Each weighted layer gets the valid reuse factor closest to the requested one.
+
+    hls4ml validates the reuse factor of a Dense before turning a 3-D Dense into a pointwise
+    Conv1D, which then takes the invalid value back from the config: its C++ asserts at run
+    time ("The current Reuse Factor is not allowed") and aborts the process.
+    """
+    from hls4ml.backends import get_backend
+
+    backend = get_backend(ctx.backend)
+    notes = []
+    for layer in graph.values():
+        if layer.mult_shape is None or not layer.has_weights:
+            continue
+        section = config.get("LayerName", {}).get(layer.name, {})
+        wanted = int(section.get("ReuseFactor", ctx.reuse_factor))
+        valid = backend.get_valid_reuse_factors(*layer.mult_shape)
+        if wanted in valid:
+            continue
+        chosen = backend.get_closest_reuse_factor(valid, wanted)
+        _layer_cfg(config, layer.name)["ReuseFactor"] = chosen
+        n_in, n_out = layer.mult_shape
+        shown = ", ".join(map(str, valid[:12])) + (", …" if len(valid) > 12 else "")
+        notes.append(
+            f"reuse factor of '{layer.name}' ({n_in}×{n_out}): {wanted} is not valid, using {chosen} (valid: {shown})"
+        )
+    return notes
+
+
+FIXES = (
+    fix_reuse_factor,
+    fix_input_type,
+    fix_pooling_accumulator,
+    fix_logits_type,
+    fix_linear_passthrough,
+    fix_softmax_tables,
+)
 
 
 def apply_fixes(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
