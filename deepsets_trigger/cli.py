@@ -59,6 +59,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if result["status"] == "ok" else 1
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    from deepsets_trigger.config import read_yaml_mapping, set_path
+    from deepsets_trigger.study import run_study
+
+    raw = read_yaml_mapping(args.config, "config file")
+    for override in args.set or []:
+        set_path(raw, *_parse_override(override))
+    if args.point_timeout is not None and args.point_timeout <= 0:
+        raise ToolkitError(f"--point-timeout must be positive seconds, got {args.point_timeout}.")
+    summary = run_study(
+        raw,
+        args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+        point_timeout=args.point_timeout,
+        progress=sys.stderr.isatty(),
+    )
+    print(
+        f"study: {summary.total} points — {summary.ok} ok, {summary.failed} failed "
+        f"({summary.ran} run now, {summary.skipped} kept from before) in {summary.wall_s:.0f} s"
+    )
+    print(f"results: {summary.out / 'results.csv'} (store: {summary.out / 'results.sqlite'})")
+    return 0 if summary.failed == 0 else 1
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -111,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. hls.reuse_factor=2"
     )
     run.set_defaults(func=_cmd_run)
+
+    study = sub.add_parser("study", help="run a grid of points in isolated workers into a results store")
+    study.add_argument("config", help="YAML config with a grid section")
+    study.add_argument("--out", required=True, help="study directory (results.sqlite, results.csv, points/, models/)")
+    study.add_argument("--workers", type=int, help="local worker processes (default: number of cores)")
+    study.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://HOST:8786 (default: local pool)")
+    study.add_argument("--resume", action="store_true", help="continue a study: finished points are kept")
+    study.add_argument(
+        "--retry-failed", dest="retry_failed", action="store_true", help="with --resume: re-run failed points"
+    )
+    study.add_argument("--point-timeout", dest="point_timeout", type=float, help="seconds before a point is stopped")
+    study.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    study.set_defaults(func=_cmd_study)
     return parser
 
 

@@ -54,6 +54,7 @@ class ModelConfig:
     kind: str = "deepsets"
     phi: list[int] = field(default_factory=lambda: [32, 32, 32])
     rho: list[int] = field(default_factory=lambda: [32])
+    phi_width: int | None = None  # sets every φ layer's width (a grid axis); None keeps ``phi``
     aggregation: Literal["mean", "max"] = "mean"
     head: Literal["classification", "regression"] = "classification"
     activation: Literal["relu"] = "relu"
@@ -97,6 +98,7 @@ class QuantizationConfig:
     A_H: int | None = None
     A_O: int | None = None
     input_precision: str = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
+    ptq_integer_bits: int = 6  # PTQ with ``bits``: ap_fixed<bits, min(bits, ptq_integer_bits)>
 
 
 @dataclass
@@ -136,7 +138,7 @@ class Config:
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     hls: HLSSettings = field(default_factory=HLSSettings)
-    grid: dict[str, list[Any]] = field(default_factory=dict)
+    grid: dict[str, Any] | list[dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -146,8 +148,22 @@ class Config:
         payload = self.to_dict()
         payload.pop("grid", None)
         payload["train"].pop("verbose", None)
-        text = json.dumps(payload, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _hash(payload)
+
+    def train_hash(self) -> str:
+        """Hash of what determines the trained model: PTQ and float points share one float model."""
+        payload = self.to_dict()
+        for key in ("grid", "hls"):
+            payload.pop(key)
+        payload["train"].pop("verbose", None)
+        if self.quantization.mode != "qat":
+            payload["quantization"] = {"mode": "float"}
+        return _hash(payload)
+
+
+def _hash(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _POSITIVE_INTS = {
@@ -170,6 +186,8 @@ _POSITIVE_INTS = {
     "A_O",
     "patience",
     "lr_patience",
+    "phi_width",
+    "ptq_integer_bits",
 }
 
 
@@ -246,6 +264,8 @@ def _validate(cfg: Config) -> None:
             raise ToolkitError(f"{name}: layer widths must be positive, got {widths}.")
     if not cfg.model.phi:
         raise ToolkitError("model.phi: a DeepSets needs at least one φ layer, e.g. phi: [32, 32, 32].")
+    if cfg.model.phi_width is not None:
+        cfg.model.phi = [cfg.model.phi_width] * len(cfg.model.phi)
     if not 0.0 < cfg.data.test_fraction <= 1.0:
         raise ToolkitError(f"data.test_fraction must be in (0, 1], got {cfg.data.test_fraction}.")
     if not 0.0 <= cfg.data.val_fraction < 1.0:
@@ -262,11 +282,14 @@ def _validate(cfg: Config) -> None:
             "quantization.precision is for mode ptq/float; QAT takes bit widths (bits, weight_bits, activation_bits)."
         )
     if q.mode != "qat":
-        widths = [q.bits, q.weight_bits, q.activation_bits, q.B_I, q.B_H, q.B_O, q.A_I, q.A_H, q.A_O]
+        widths = [q.weight_bits, q.activation_bits, q.B_I, q.B_H, q.B_O, q.A_I, q.A_H, q.A_O]
         if any(w is not None for w in widths):
             raise ToolkitError(
-                f"quantization: bit widths are for mode qat; for mode {q.mode} write precision: 'ap_fixed<W,I>'."
+                f"quantization: per-tensor bit widths are for mode qat; for mode {q.mode} write "
+                "precision: 'ap_fixed<W,I>' (or bits: W for ap_fixed<W, ptq_integer_bits>)."
             )
+        if q.bits is not None and q.precision is not None:
+            raise ToolkitError("quantization: give either bits or precision for PTQ, not both.")
     if isinstance(q.precision, str):
         parse_precision(q.precision, where="quantization.precision")
     elif isinstance(q.precision, dict):

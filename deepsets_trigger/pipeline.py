@@ -8,6 +8,7 @@ A point never knows it is part of a study. :func:`run_point` writes into ``out``
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import traceback
@@ -82,18 +83,26 @@ class _Timer:
             self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
 
 
-def run_point(cfg: Config, out: str | Path, external: External | None = None, progress: bool = False) -> dict[str, Any]:
+def run_point(
+    cfg: Config,
+    out: str | Path,
+    external: External | None = None,
+    progress: bool = False,
+    model_cache: str | Path | None = None,
+) -> dict[str, Any]:
     """Run one point and write its directory; return the ``result.json`` payload.
 
     Raises :class:`ToolkitError` for bad input (nothing written); a failure after that
-    (e.g. g++) is recorded as ``status: failed`` with what was computed kept.
+    (e.g. g++) is recorded as ``status: failed`` with what was computed kept. With
+    ``model_cache``, a model trained before for the same :meth:`Config.train_hash` is
+    loaded instead of trained again (a study's float model serves all its PTQ precisions).
     """
     out = Path(out)
     hls_user = _read_user_hls(external, cfg)
     _check_synthesis_tool(cfg)
     with staged_directory(out) as stage:
         timer = _Timer()
-        model, evalset, history = _model_and_data(cfg, external, timer, progress)
+        model, evalset, history = _model_and_data(cfg, external, timer, progress, model_cache)
         precision = _precision(cfg, model, external, hls_user)
         result = _describe(cfg, model, external, precision, evalset)
         result["timings"] = timer.timings
@@ -121,11 +130,9 @@ def run_point(cfg: Config, out: str | Path, external: External | None = None, pr
 
 
 def _model_and_data(
-    cfg: Config, external: External | None, timer: _Timer, progress: bool
+    cfg: Config, external: External | None, timer: _Timer, progress: bool, model_cache: str | Path | None = None
 ) -> tuple[Any, EvalSet, dict[str, Any]]:
     from deepsets_trigger.data import load_dataset
-    from deepsets_trigger.models import FAMILIES
-    from deepsets_trigger.train import set_seeds, train_model
 
     if external is not None:
         model = load_keras_model(external.model, external.weights)
@@ -133,12 +140,39 @@ def _model_and_data(
     dataset = load_dataset(cfg.data, cfg.model.head)
     if len(dataset.x_train) == 0:
         raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
+    evalset = EvalSet([dataset.x_test], dataset.y_test, dataset.task, dataset.class_names, [dataset.x_train])
+    cached = Path(model_cache) / cfg.train_hash() if model_cache is not None else None
+    if cached is not None and (cached / "model.h5").is_file():
+        history = json.loads((cached / "history.json").read_text())
+        return load_keras_model(cached / "model.h5"), evalset, {**history, "from_cache": cfg.train_hash()}
+    with timer("train_s"):
+        model, history = _train(cfg, dataset, progress)
+    if cached is not None:
+        _store_in_cache(cached, model, history)
+    return model, evalset, history
+
+
+def _train(cfg: Config, dataset: Any, progress: bool) -> tuple[Any, dict[str, Any]]:
+    from deepsets_trigger.models import FAMILIES
+    from deepsets_trigger.train import set_seeds, train_model
+
     set_seeds(cfg.train.seed)  # before building: the initial weights are drawn here
     model = FAMILIES[cfg.model.kind].build(cfg, dataset.x_train.shape[1:], dataset.n_outputs)
-    with timer("train_s"):
-        model, history = train_model(model, dataset, cfg.train, cfg.pruning, progress=progress)
-    evalset = EvalSet([dataset.x_test], dataset.y_test, dataset.task, dataset.class_names, [dataset.x_train])
-    return model, evalset, history
+    return train_model(model, dataset, cfg.train, cfg.pruning, progress=progress)
+
+
+def _store_in_cache(cached: Path, model: Any, history: dict[str, Any]) -> None:
+    """Write model + history under a temporary name, then rename: readers see all or nothing."""
+    import shutil
+
+    tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    _save_model(model, tmp / "model.h5")
+    write_json(tmp / "history.json", history)
+    try:
+        os.replace(tmp, cached)
+    except OSError:  # another process cached the same model first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _external_evalset(cfg: Config, model: Any, external: External) -> EvalSet:
@@ -203,7 +237,7 @@ def _precision(cfg: Config, model: Any, external: External | None, hls_user: Any
     if hls_user is not None:
         default = _user_default(hls_user[0])
         return Precision("ptq", default, {}, default.width, default.width, default.integer)
-    default, layers = ptq_layer_precisions(q.precision)
+    default, layers = ptq_layer_precisions(q)
     mode = "float" if q.mode == "float" else "ptq"
     return Precision(mode, default, layers, default.width, default.width, default.integer)
 
@@ -285,6 +319,7 @@ def _firmware_gap(
     if cfg.hls.synth:
         result["hls_synthesis"] = _plain(report)
     result.update(_compare(evalset, conversion.outputs, keras_out, fw))
+    _save_predictions(stage / "predictions.npz", evalset, keras_out[-1], fw[-1])
     if external is not None and external.expected is not None:
         from deepsets_trigger.evaluate import compare_expected
 
@@ -306,6 +341,14 @@ def _compare(evalset: EvalSet, outputs: list[str], keras_out: list[np.ndarray], 
         evalset.y,
         evalset.class_names,
     )
+
+
+def _save_predictions(path: Path, evalset: EvalSet, keras_out: np.ndarray, fw_out: np.ndarray) -> None:
+    """Outputs of both on the test samples (for ROC curves and later diagnostics)."""
+    arrays = {"keras": keras_out.astype(np.float32), "firmware": fw_out.astype(np.float32)}
+    if evalset.y is not None:
+        arrays["y"] = np.asarray(evalset.y, dtype=np.float32)
+    np.savez_compressed(path, **arrays)
 
 
 def _as_list(values: Any) -> list[Any]:
@@ -339,6 +382,7 @@ def _describe(
         "rho_widths": list(cfg.model.rho) if deepsets else None,
         "aggregation": cfg.model.aggregation if deepsets else None,
         "n_constituents": int(evalset.x[0].shape[1]) if evalset.x[0].ndim == 3 else None,
+        "width": cfg.model.phi[0] if deepsets else None,
         "sparsity": None,
         "target_sparsity": cfg.pruning.sparsity if external is None else None,
         "backend": cfg.hls.backend,

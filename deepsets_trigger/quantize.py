@@ -69,8 +69,14 @@ def input_quantizer(input_type: FixedType) -> Any:
     return quantized_bits(input_type.width, input_type.integer - 1, alpha=1)
 
 
-def ptq_layer_precisions(precision: str | dict[str, Any] | None) -> tuple[FixedType, dict[str, dict[str, FixedType]]]:
-    """Split a PTQ spec into (default type, {layer: {weight|bias|result|accum: type}})."""
+def ptq_layer_precisions(q: Any) -> tuple[FixedType, dict[str, dict[str, FixedType]]]:
+    """Split a PTQ spec into (default type, {layer: {weight|bias|result|accum: type}}).
+
+    ``bits: W`` (a grid axis shared with QAT) means ``ap_fixed<W, min(W, ptq_integer_bits)>``.
+    """
+    precision = q.precision
+    if precision is None and q.bits is not None:
+        return FixedType(q.bits, min(q.bits, q.ptq_integer_bits)), {}
     if precision is None:
         return parse_precision("ap_fixed<16,6>"), {}
     if isinstance(precision, str):

@@ -1,0 +1,173 @@
+"""Grid studies: expand → store → schedule points in isolated workers → record → export.
+
+:func:`run_study` is the ``study`` command. A point never knows it is part of a study:
+the study hands each one a config, an output directory and the shared model cache
+(``DIR/models/<train hash>``), so one float training serves every PTQ precision of its
+architecture and one QAT training serves each bit configuration.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.study.grid import Point, expand
+from deepsets_trigger.study.runner import Hooks, Task, run_dask, run_local
+from deepsets_trigger.study.store import CSV_COLUMNS, ResultStore, load_results
+
+__all__ = ["CSV_COLUMNS", "StudySummary", "expand", "load_results", "run_study"]
+
+
+@dataclass
+class StudySummary:
+    """What a study run did."""
+
+    total: int
+    ok: int
+    failed: int
+    ran: int
+    skipped: int
+    wall_s: float
+    out: Path
+
+
+def _tasks(points: list[Point], todo: set[str], out: Path) -> list[Task]:
+    """One task per point to run; the first point of each training group trains for the rest."""
+    trainer: dict[str, str] = {}
+    tasks = []
+    for point in points:
+        if point.point_id not in todo:
+            continue
+        first = trainer.setdefault(point.train_hash, point.point_id)
+        cached = (out / "models" / point.train_hash / "model.h5").exists()
+        tasks.append(
+            Task(
+                point_id=point.point_id,
+                config=point.config.to_dict(),
+                out=str(out / "points" / point.point_id),
+                model_cache=str(out / "models"),
+                depends_on=None if first == point.point_id or cached else first,
+            )
+        )
+    return tasks
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="study", unit="pt", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+        self.counts = {"ok": 0, "failed": 0, "running": 0}
+
+    def started(self) -> None:
+        self.counts["running"] += 1
+        self._show()
+
+    def finished(self, status: str) -> None:
+        self.counts["running"] -= 1
+        self.counts["ok" if status == "ok" else "failed"] += 1
+        self.bar.update(1)
+        self._show()
+
+    def _show(self) -> None:
+        self.bar.set_postfix(done=self.counts["ok"], failed=self.counts["failed"], running=self.counts["running"])
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_study(
+    raw: dict[str, Any],
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+    point_timeout: float | None = None,
+    progress: bool = False,
+    recycle: int = 6,
+) -> StudySummary:
+    """Run (or resume) the study ``raw`` into ``out``; return a summary.
+
+    Bad input raises :class:`ToolkitError` before anything is written. Ctrl-C keeps every
+    finished point, returns running ones to ``queued`` and re-raises.
+    """
+    import os
+
+    points = expand(raw)
+    out = Path(out)
+    _check_out(out, resume)
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ToolkitError(f"--workers must be at least 1, got {workers}.")
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out / "results.sqlite")
+    start = time.perf_counter()
+    try:
+        store.add_points(points)
+        store.requeue(("running", "failed") if retry_failed else ("running",))
+        status = store.statuses()
+        wanted = {p.point_id for p in points}
+        todo = {pid for pid in wanted if status.get(pid) == "queued"}
+        tasks = _tasks(points, todo, out)
+        bar = _Progress(len(tasks), progress)
+
+        def started(task: Task) -> None:
+            store.set_status([task.point_id], "running")
+            bar.started()
+
+        def finished(task: Task, result: dict[str, Any]) -> None:
+            store.finish(task.point_id, result)
+            bar.finished(result.get("status", "failed"))
+
+        hooks = Hooks(started, finished)
+        try:
+            if scheduler:
+                run_dask(tasks, hooks, scheduler, point_timeout)
+            else:
+                run_local(tasks, hooks, workers, point_timeout, recycle=recycle)
+        except KeyboardInterrupt:
+            store.requeue(("running",))
+            raise
+        finally:
+            bar.close()
+            store.export_csv(out / "results.csv")
+        final = store.statuses()
+        counts = [final.get(pid) for pid in wanted]
+        return StudySummary(
+            total=len(wanted),
+            ok=counts.count("ok"),
+            failed=counts.count("failed"),
+            ran=len(tasks),
+            skipped=len(wanted) - len(tasks),
+            wall_s=time.perf_counter() - start,
+            out=out,
+        )
+    finally:
+        store.close()
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(f"--out {str(out)!r} is a file; give a directory.")
+    has_store = (out / "results.sqlite").exists()
+    if has_store and not resume:
+        raise ToolkitError(
+            f"--out {str(out)!r} already holds a study; pass --resume to continue it, or choose a new --out."
+        )
+    if resume and not has_store:
+        raise ToolkitError(f"--resume: {str(out)!r} holds no study (results.sqlite) to resume.")
+    if out.is_dir() and not has_store and any(out.iterdir()):
+        raise ToolkitError(f"--out {str(out)!r} exists and is not empty; choose a new directory for the study.")
+    parent = out.resolve().parent if not out.exists() else out.resolve()
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ToolkitError(f"--out {str(out)!r}: {str(parent)!r} is not writable; choose a writable location.")

@@ -1,0 +1,257 @@
+"""Running points in isolation: a local pool of worker processes, or a Dask cluster.
+
+Each point runs in a worker process, never in the client: a segfault, a C++ ``abort`` or a
+hung g++ becomes a ``failed`` result with its reason, and the study goes on. Local workers
+are recycled after ``recycle`` points so compiled libraries are released; a point past its
+timeout has its worker killed. On Dask, each task runs its point in a child process on the
+Dask worker, so the same isolation and timeout hold there.
+
+Tasks may depend on another task (the point that trains a shared model runs first); the
+dependent is released when its dependency finishes, whatever its status.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
+
+
+@dataclass
+class Task:
+    """One point to run: its config (plain dict), output directory and model cache."""
+
+    point_id: str
+    config: dict[str, Any]
+    out: str
+    model_cache: str
+    depends_on: str | None = None
+
+
+@dataclass
+class Hooks:
+    """Callbacks of the client: a task started, a task finished with its result."""
+
+    started: Callable[[Task], None] = lambda task: None
+    finished: Callable[[Task, dict[str, Any]], None] = lambda task, result: None
+
+
+def execute(task: Task) -> dict[str, Any]:
+    """Run one point (in a worker). Never raises: problems become a failed result."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    start = time.perf_counter()
+    try:
+        from deepsets_trigger.config import config_from_dict
+        from deepsets_trigger.pipeline import run_point
+
+        return run_point(config_from_dict(task.config), task.out, model_cache=task.model_cache)
+    except BaseException as exc:  # a ToolkitError here is a bad grid value: still one failed row
+        return failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+
+
+def failed(reason: str, seconds: float = 0.0) -> dict[str, Any]:
+    """The result of a point that produced nothing else."""
+    return {
+        "status": "failed",
+        "error": reason,
+        "timings": {"train_s": None, "convert_s": None, "compile_s": None, "predict_s": None, "wall_s": seconds},
+    }
+
+
+def _worker_main(conn: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the client's to handle
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        result = execute(task)
+        try:
+            conn.send(result)
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"the worker process died from signal {signal.Signals(-exitcode).name}"
+    return f"the worker process exited with code {exitcode}"
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    task: Task | None = None
+    started: float = 0.0
+    done: int = 0
+
+
+@dataclass
+class _Schedule:
+    """Ready tasks and tasks waiting for their dependency."""
+
+    ready: deque[Task] = field(default_factory=deque)
+    waiting: dict[str, list[Task]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tasks: list[Task]) -> _Schedule:
+        pending = {t.point_id for t in tasks}
+        schedule = cls()
+        for task in tasks:
+            if task.depends_on in pending:
+                schedule.waiting.setdefault(task.depends_on, []).append(task)
+            else:
+                schedule.ready.append(task)
+        return schedule
+
+    def release(self, point_id: str) -> None:
+        self.ready.extend(self.waiting.pop(point_id, []))
+
+    def __bool__(self) -> bool:
+        return bool(self.ready or self.waiting)
+
+
+def run_local(tasks: list[Task], hooks: Hooks, workers: int, timeout: float | None, recycle: int = 6) -> None:
+    """Run ``tasks`` on ``workers`` spawned processes; results go to ``hooks.finished``."""
+    ctx = multiprocessing.get_context("spawn")
+    schedule = _Schedule.of(tasks)
+    pool: list[_Worker] = []
+
+    def spawn() -> _Worker:
+        parent, child = ctx.Pipe()
+        # not daemonic: a point forks its emulation child; workers exit on EOF when the client is gone
+        process = ctx.Process(target=_worker_main, args=(child,), daemon=False)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def retire(worker: _Worker, kill: bool = False) -> None:
+        if kill:
+            worker.process.kill()
+        else:
+            try:
+                worker.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        worker.process.join(timeout=10)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
+        pool.remove(worker)
+
+    def complete(worker: _Worker, result: dict[str, Any]) -> None:
+        task, worker.task = worker.task, None
+        hooks.finished(task, result)
+        schedule.release(task.point_id)
+
+    try:
+        while schedule or any(w.task for w in pool):
+            while len(pool) < workers and schedule.ready and sum(w.task is None for w in pool) < len(schedule.ready):
+                pool.append(spawn())
+            for worker in pool:
+                if worker.task is None and schedule.ready:
+                    worker.task, worker.started = schedule.ready.popleft(), time.monotonic()
+                    hooks.started(worker.task)
+                    worker.conn.send(worker.task)
+            busy = [w for w in pool if w.task is not None]
+            if not busy:
+                if schedule.waiting and not schedule.ready:  # dependency never submitted: release all
+                    for key in list(schedule.waiting):
+                        schedule.release(key)
+                continue
+            wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
+            for worker in busy:
+                if worker.conn.poll():
+                    try:
+                        result = worker.conn.recv()
+                    except (EOFError, OSError):
+                        result = failed(_death_reason(worker.process.exitcode))
+                    complete(worker, result)
+                    worker.done += 1
+                    if worker.done >= recycle:
+                        retire(worker)
+                elif not worker.process.is_alive():
+                    complete(worker, failed(_death_reason(worker.process.exitcode), time.monotonic() - worker.started))
+                    retire(worker, kill=True)
+                elif timeout is not None and time.monotonic() - worker.started > timeout:
+                    complete(
+                        worker, failed(f"timeout: the point ran longer than {timeout:g} s and was stopped", timeout)
+                    )
+                    retire(worker, kill=True)
+    finally:
+        for worker in list(pool):
+            retire(worker, kill=worker.task is not None)
+
+
+def execute_isolated(task: Task, timeout: float | None) -> dict[str, Any]:
+    """Run one point in a fresh child process (what a Dask task does on its worker)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_isolated_main, args=(child, task), daemon=False)
+    process.start()
+    child.close()
+    start = time.monotonic()
+    ready = wait([parent, process.sentinel], timeout=timeout)
+    try:
+        if parent in ready and parent.poll():
+            return parent.recv()
+        if not ready:
+            process.kill()
+            return failed(f"timeout: the point ran longer than {timeout:g} s and was stopped", timeout or 0.0)
+        return failed(_death_reason(process.exitcode), time.monotonic() - start)
+    except (EOFError, OSError):
+        return failed(_death_reason(process.exitcode), time.monotonic() - start)
+    finally:
+        process.join(timeout=10)
+        parent.close()
+
+
+def _isolated_main(conn: Any, task: Task) -> None:
+    conn.send(execute(task))
+
+
+def run_dask(tasks: list[Task], hooks: Hooks, address: str, timeout: float | None) -> None:
+    """Send the points to a Dask cluster; results stream back to this client, which alone writes."""
+    from dask.distributed import Client, as_completed
+
+    from deepsets_trigger.errors import ToolkitError
+
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ToolkitError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc}).") from None
+    schedule = _Schedule.of(tasks)
+    futures = as_completed()
+    by_key: dict[str, Task] = {}
+
+    def submit_ready() -> None:
+        while schedule.ready:
+            task = schedule.ready.popleft()
+            future = client.submit(execute_isolated, task, timeout, key=f"point-{task.point_id}", pure=False)
+            by_key[future.key] = task
+            hooks.started(task)
+            futures.add(future)
+
+    try:
+        submit_ready()
+        for future in futures:
+            task = by_key.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as exc:  # the Dask worker itself was lost
+                result = failed(f"Dask task failed: {type(exc).__name__}: {exc}")
+            hooks.finished(task, result)
+            schedule.release(task.point_id)
+            submit_ready()
+    finally:
+        client.close()

@@ -1,0 +1,197 @@
+"""The results store: ``DIR/results.sqlite`` is the source of truth of a study.
+
+One row per point keyed by the stable hash of its resolved config; status ``queued |
+running | ok | failed``; one transaction per finished point, written by the study's client
+process alone. ``results.csv`` is an export of it with the contract columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from deepsets_trigger.errors import ToolkitError
+
+SCHEMA_VERSION = 1
+
+# results.csv columns (a contract with scripts outside this repository)
+CSV_COLUMNS = (
+    "point_id",
+    "model",
+    "mode",
+    "weight_bits",
+    "activation_bits",
+    "integer_bits",
+    "width",
+    "sparsity",
+    "reuse_factor",
+    "strategy",
+    "status",
+    "keras_accuracy",
+    "firmware_accuracy",
+    "accuracy_ratio",
+    "logit_agreement",
+    "max_abs_logit_diff",
+    "lut",
+    "ff",
+    "dsp",
+    "bram",
+    "latency_cycles",
+    "ii",
+    "bops",
+    "resource_source",
+    "train_s",
+    "convert_s",
+    "compile_s",
+    "predict_s",
+    "error",
+)
+_TIMINGS = ("train_s", "convert_s", "compile_s", "predict_s")
+_METRICS = tuple(c for c in CSV_COLUMNS if c not in ("point_id", "status", "error") and c not in _TIMINGS)
+
+
+class ResultStore:
+    """SQLite store of one study directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        exists = self.path.exists()
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+            if exists:
+                self._check_version()
+            else:
+                self._create()
+        except sqlite3.DatabaseError as exc:
+            raise ToolkitError(f"{self.path} is not a readable results store ({exc}); use a new --out.") from None
+
+    def _create(self) -> None:
+        columns = ", ".join(
+            f"{c} {'TEXT' if c in ('model', 'mode', 'strategy', 'resource_source') else 'REAL'}" for c in _METRICS
+        )
+        with self.db:
+            self.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.db.execute(
+                "CREATE TABLE points (point_id TEXT PRIMARY KEY, seq INTEGER, status TEXT NOT NULL, "
+                "assignment TEXT, config TEXT, train_hash TEXT, "
+                f"{columns}, train_s REAL, convert_s REAL, compile_s REAL, predict_s REAL, "
+                "error TEXT, result TEXT, updated REAL DEFAULT (julianday('now')))"
+            )
+
+    def _check_version(self) -> None:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        found = row[0] if row else "none"
+        if found != str(SCHEMA_VERSION):
+            raise ToolkitError(
+                f"{self.path} was written by an incompatible version of deepsets-trigger (store schema {found}, "
+                f"this version reads {SCHEMA_VERSION}); use a new --out, or continue it with the version that wrote it."
+            )
+
+    def add_points(self, points: Iterable[Any]) -> int:
+        """Insert new points as ``queued`` (existing ones keep their state); return how many were new."""
+        with self.db:
+            seq = self.db.execute("SELECT COALESCE(MAX(seq), -1) FROM points").fetchone()[0]
+            added = 0
+            for point in points:
+                seq += 1
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO points (point_id, seq, status, assignment, config, train_hash) "
+                    "VALUES (?, ?, 'queued', ?, ?, ?)",
+                    (
+                        point.point_id,
+                        seq,
+                        json.dumps(point.assignment, sort_keys=True, default=str),
+                        json.dumps(point.config.to_dict(), default=str),
+                        point.train_hash,
+                    ),
+                )
+                added += cur.rowcount
+        return added
+
+    def statuses(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT point_id, status FROM points"))
+
+    def set_status(self, point_ids: Iterable[str], status: str) -> None:
+        with self.db:
+            self.db.executemany(
+                "UPDATE points SET status = ?, updated = julianday('now') WHERE point_id = ?",
+                [(status, pid) for pid in point_ids],
+            )
+
+    def requeue(self, statuses: tuple[str, ...]) -> None:
+        """Points left ``running`` by an interrupted run (or ``failed``, to retry) go back to ``queued``."""
+        marks = ",".join("?" * len(statuses))
+        with self.db:
+            self.db.execute(f"UPDATE points SET status = 'queued' WHERE status IN ({marks})", statuses)
+
+    def finish(self, point_id: str, result: dict[str, Any]) -> None:
+        """Record a finished point (ok or failed) in one transaction."""
+        timings = result.get("timings") or {}
+        values = [result.get(c) for c in _METRICS] + [timings.get(t) for t in _TIMINGS]
+        names = list(_METRICS) + list(_TIMINGS)
+        sets = ", ".join(f"{n} = ?" for n in names)
+        with self.db:
+            self.db.execute(
+                f"UPDATE points SET status = ?, error = ?, result = ?, {sets}, updated = julianday('now') "
+                "WHERE point_id = ?",
+                [
+                    result.get("status", "failed"),
+                    result.get("error"),
+                    json.dumps(result, default=str),
+                    *values,
+                    point_id,
+                ],
+            )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every point in grid order with the CSV columns."""
+        cur = self.db.execute(f"SELECT {', '.join(CSV_COLUMNS)} FROM points ORDER BY seq")
+        return [dict(zip(CSV_COLUMNS, row, strict=True)) for row in cur]
+
+    def results(self) -> list[dict[str, Any]]:
+        """The full ``result.json`` payloads of finished points, in grid order."""
+        cur = self.db.execute("SELECT result FROM points WHERE result IS NOT NULL ORDER BY seq")
+        return [json.loads(r[0]) for r in cur]
+
+    def export_csv(self, path: Path) -> None:
+        """Write ``results.csv`` atomically (temporary name, then rename)."""
+        from deepsets_trigger.io import write_text_atomic
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows():
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+        write_text_atomic(Path(path), buffer.getvalue())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return "" if value is None else value
+
+
+def load_results(study_dir: str | Path) -> Any:
+    """The study's results as a pandas DataFrame (the CSV columns, one row per point)."""
+    import pandas as pd
+
+    path = Path(study_dir) / "results.sqlite"
+    if not path.is_file():
+        raise ToolkitError(f"{study_dir} holds no results.sqlite; pass a study output directory.")
+    store = ResultStore(path)
+    try:
+        return pd.DataFrame(store.rows(), columns=list(CSV_COLUMNS))
+    finally:
+        store.close()
