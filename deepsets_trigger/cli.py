@@ -86,6 +86,14 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0 if summary.failed == 0 else 1
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from deepsets_trigger.report import make_report
+
+    path = make_report(args.study_dir)
+    print(f"report: {path} (plots in {path.parent / 'plots'})")
+    return 0
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -151,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--point-timeout", dest="point_timeout", type=float, help="seconds before a point is stopped")
     study.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     study.set_defaults(func=_cmd_study)
+
+    report = sub.add_parser("report", help="plots and report.md of a study directory")
+    report.add_argument("study_dir", help="a study output directory")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -148,7 +148,7 @@ class Config:
         payload = self.to_dict()
         payload.pop("grid", None)
         payload["train"].pop("verbose", None)
-        return _hash(payload)
+        return stable_hash(payload)
 
     def train_hash(self) -> str:
         """Hash of what determines the trained model: PTQ and float points share one float model."""
@@ -158,10 +158,11 @@ class Config:
         payload["train"].pop("verbose", None)
         if self.quantization.mode != "qat":
             payload["quantization"] = {"mode": "float"}
-        return _hash(payload)
+        return stable_hash(payload)
 
 
-def _hash(payload: dict[str, Any]) -> str:
+def stable_hash(payload: Any) -> str:
+    """16 hex digits of the SHA-256 of ``payload`` as canonical JSON."""
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.study.grid import Point, expand
-from deepsets_trigger.study.runner import Hooks, Task, run_dask, run_local
+from deepsets_trigger.study.runner import Hooks, Task, failed, run_dask, run_local
 from deepsets_trigger.study.store import CSV_COLUMNS, ResultStore, load_results
 
 __all__ = ["CSV_COLUMNS", "StudySummary", "expand", "load_results", "run_study"]
@@ -40,7 +40,7 @@ def _tasks(points: list[Point], todo: set[str], out: Path) -> list[Task]:
     trainer: dict[str, str] = {}
     tasks = []
     for point in points:
-        if point.point_id not in todo:
+        if point.point_id not in todo or point.config is None:
             continue
         first = trainer.setdefault(point.train_hash, point.point_id)
         cached = (out / "models" / point.train_hash / "model.h5").exists()
@@ -101,16 +101,18 @@ def run_study(
 
     points = expand(raw)
     out = Path(out)
-    _check_out(out, resume)
-    workers = workers or os.cpu_count() or 1
+    workers = os.cpu_count() or 1 if workers is None else workers
     if workers < 1:
         raise ToolkitError(f"--workers must be at least 1, got {workers}.")
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out, resume)
     store = ResultStore(out / "results.sqlite")
     start = time.perf_counter()
     try:
         store.add_points(points)
         store.requeue(("running", "failed") if retry_failed else ("running",))
+        for point in points:
+            if point.error is not None and store.statuses().get(point.point_id) != "failed":
+                store.finish(point.point_id, failed(point.error))
         status = store.statuses()
         wanted = {p.point_id for p in points}
         todo = {pid for pid in wanted if status.get(pid) == "queued"}
@@ -166,8 +168,14 @@ def _check_out(out: Path, resume: bool) -> None:
         raise ToolkitError(f"--resume: {str(out)!r} holds no study (results.sqlite) to resume.")
     if out.is_dir() and not has_store and any(out.iterdir()):
         raise ToolkitError(f"--out {str(out)!r} exists and is not empty; choose a new directory for the study.")
-    parent = out.resolve().parent if not out.exists() else out.resolve()
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise ToolkitError(f"--out {str(out)!r}: {str(parent)!r} is not writable; choose a writable location.")
+    ancestor = out.resolve()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        raise ToolkitError(f"--out {str(out)!r}: cannot create it under {str(ancestor)!r}; choose a writable location.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ToolkitError(
+            f"--out {str(out)!r} cannot be created ({exc.strerror}); choose a writable location."
+        ) from None

@@ -15,21 +15,26 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from deepsets_trigger.config import Config, config_from_dict, set_path
+from deepsets_trigger.config import Config, config_from_dict, set_path, stable_hash
 from deepsets_trigger.errors import ToolkitError
 
 
 @dataclass(frozen=True)
 class Point:
-    """One point of a study: its grid assignment and its resolved config."""
+    """One point of a study: its grid assignment and resolved config, or why it is invalid.
+
+    A value that fails validation in one point (``ap_fixed<4,8>`` among good precisions)
+    makes that point a ``failed`` row with the reason; the rest of the study runs.
+    """
 
     point_id: str
     assignment: dict[str, Any]
-    config: Config
+    config: Config | None
+    error: str | None = None
 
     @property
-    def train_hash(self) -> str:
-        return self.config.train_hash()
+    def train_hash(self) -> str | None:
+        return self.config.train_hash() if self.config is not None else None
 
 
 def check_key_path(path: str) -> None:
@@ -90,7 +95,11 @@ def expand(raw: dict[str, Any]) -> list[Point]:
             try:
                 cfg = config_from_dict(point_raw)
             except ToolkitError as exc:
-                raise ToolkitError(f"grid point {assignment}: {exc}") from None
+                if not assignment:
+                    raise  # the base config itself is bad: nothing to run
+                pid = stable_hash(point_raw)
+                points.setdefault(pid, Point(pid, assignment, None, f"invalid point: {exc}"))
+                continue
             points.setdefault(cfg.point_hash(), Point(cfg.point_hash(), assignment, cfg))
     if not points:
         raise ToolkitError("grid: every combination is excluded; the study has no points.")

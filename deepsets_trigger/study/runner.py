@@ -42,9 +42,14 @@ class Hooks:
     finished: Callable[[Task, dict[str, Any]], None] = lambda task, result: None
 
 
+CRASH_HOOK = "DEEPSETS_TRIGGER_CRASH_POINT"  # fault injection for tests: this point id segfaults
+
+
 def execute(task: Task) -> dict[str, Any]:
     """Run one point (in a worker). Never raises: problems become a failed result."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get(CRASH_HOOK) == task.point_id:
+        os.kill(os.getpid(), signal.SIGSEGV)
     start = time.perf_counter()
     try:
         from deepsets_trigger.config import config_from_dict
@@ -194,30 +199,45 @@ def run_local(tasks: list[Task], hooks: Hooks, workers: int, timeout: float | No
 
 
 def execute_isolated(task: Task, timeout: float | None) -> dict[str, Any]:
-    """Run one point in a fresh child process (what a Dask task does on its worker)."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_isolated_main, args=(child, task), daemon=False)
-    process.start()
-    child.close()
-    start = time.monotonic()
-    ready = wait([parent, process.sentinel], timeout=timeout)
-    try:
-        if parent in ready and parent.poll():
-            return parent.recv()
-        if not ready:
-            process.kill()
+    """Run one point in a fresh Python process (what a Dask task does on its worker).
+
+    A plain subprocess, not a multiprocessing child: Dask's worker processes are daemonic,
+    and those may not start multiprocessing children.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from dataclasses import asdict
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        task_file, result_file = Path(tmp) / "task.json", Path(tmp) / "result.json"
+        task_file.write_text(json.dumps(asdict(task)))
+        code = "import sys; from deepsets_trigger.study.runner import _run_task_file; _run_task_file(*sys.argv[1:])"
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(task_file), str(result_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
             return failed(f"timeout: the point ran longer than {timeout:g} s and was stopped", timeout or 0.0)
-        return failed(_death_reason(process.exitcode), time.monotonic() - start)
-    except (EOFError, OSError):
-        return failed(_death_reason(process.exitcode), time.monotonic() - start)
-    finally:
-        process.join(timeout=10)
-        parent.close()
+        if result_file.is_file():
+            return json.loads(result_file.read_text())
+        return failed(_death_reason(proc.returncode), time.monotonic() - start)
 
 
-def _isolated_main(conn: Any, task: Task) -> None:
-    conn.send(execute(task))
+def _run_task_file(task_file: str, result_file: str) -> None:
+    import json
+    from pathlib import Path
+
+    result = execute(Task(**json.loads(Path(task_file).read_text())))
+    Path(result_file).write_text(json.dumps(result, default=str))
 
 
 def run_dask(tasks: list[Task], hooks: Hooks, address: str, timeout: float | None) -> None:

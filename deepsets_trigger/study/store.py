@@ -110,7 +110,7 @@ class ResultStore:
                         point.point_id,
                         seq,
                         json.dumps(point.assignment, sort_keys=True, default=str),
-                        json.dumps(point.config.to_dict(), default=str),
+                        json.dumps(point.config.to_dict() if point.config else None, default=str),
                         point.train_hash,
                     ),
                 )
