@@ -17,7 +17,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m deepsets_trigger run configs/demo.yaml --out $(DEMO_OUT)
+	$(PY) -m deepsets_trigger study configs/demo.yaml --out $(DEMO_OUT) $$(test -f $(DEMO_OUT)/results.sqlite && echo --resume)
+	$(PY) -m deepsets_trigger report $(DEMO_OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -166,8 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """TensorFlow, Keras, QKeras and hls4ml warn about things a user cannot act on."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    for module in ("keras", "tensorflow", "qkeras", "hls4ml", "tensorflow_model_optimization"):
+        warnings.filterwarnings("ignore", module=module)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     try:
         return args.func(args)
     except ToolkitError as exc:

@@ -197,7 +197,10 @@ def plot_roc(df: Any, study_dir: Path) -> Any:
                 ax.plot(fpr, tpr, style, color=f"C{k}", label=f"class {k} {source}" if source == "firmware" else None)
         ax.plot([0, 1], [0, 1], ":", color="gray")
         bits = int(pick["weight_bits"]) if np.isfinite(pick["weight_bits"]) else "?"
-        ax.set_title(f"best {pick['mode']}: {bits} bits, φ={pick['width']:.0f} ({pick['point_id'][:8]})", fontsize=9)
+        ax.set_title(
+            f"best {pick['mode']}: {bits} bits, φ={pick['width']:.0f} ({pick['point_id'][:8]}); dashed: Keras",
+            fontsize=9,
+        )
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.legend(fontsize=7)
@@ -298,6 +301,8 @@ def _markdown(df: Any, made: list[str], skipped: list[tuple[str, str]]) -> str:
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "–"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.0f}"
     text = str(value)

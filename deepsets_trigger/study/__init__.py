@@ -132,7 +132,7 @@ def run_study(
             if scheduler:
                 run_dask(tasks, hooks, scheduler, point_timeout)
             else:
-                run_local(tasks, hooks, workers, point_timeout, recycle=recycle)
+                run_local(tasks, hooks, workers, point_timeout, recycle=recycle, log_path=str(out / "workers.log"))
         except KeyboardInterrupt:
             store.requeue(("running",))
             raise

@@ -69,8 +69,12 @@ def failed(reason: str, seconds: float = 0.0) -> dict[str, Any]:
     }
 
 
-def _worker_main(conn: Any) -> None:
+def _worker_main(conn: Any, log_path: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the client's to handle
+    if log_path:  # TensorFlow and hls4ml talk a lot: keep the client's terminal for the progress bar
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
     while True:
         try:
             task = conn.recv()
@@ -125,7 +129,14 @@ class _Schedule:
         return bool(self.ready or self.waiting)
 
 
-def run_local(tasks: list[Task], hooks: Hooks, workers: int, timeout: float | None, recycle: int = 6) -> None:
+def run_local(
+    tasks: list[Task],
+    hooks: Hooks,
+    workers: int,
+    timeout: float | None,
+    recycle: int = 6,
+    log_path: str | None = None,
+) -> None:
     """Run ``tasks`` on ``workers`` spawned processes; results go to ``hooks.finished``."""
     ctx = multiprocessing.get_context("spawn")
     schedule = _Schedule.of(tasks)
@@ -134,7 +145,7 @@ def run_local(tasks: list[Task], hooks: Hooks, workers: int, timeout: float | No
     def spawn() -> _Worker:
         parent, child = ctx.Pipe()
         # not daemonic: a point forks its emulation child; workers exit on EOF when the client is gone
-        process = ctx.Process(target=_worker_main, args=(child,), daemon=False)
+        process = ctx.Process(target=_worker_main, args=(child, log_path), daemon=False)
         process.start()
         child.close()
         return _Worker(process, parent)
