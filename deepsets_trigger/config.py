@@ -33,18 +33,29 @@ class NormalisationConfig:
 class DataConfig:
     """Where samples come from and how they are split."""
 
-    source: Literal["npy", "toy"] = "toy"
+    source: Literal["npy", "toy", "h5", "pythia", "calo"] = "toy"
     x: str | None = None
     y: str | None = None
+    path: str | None = None  # source h5: a jet file in the hls4ml format
     n_constituents: int = 8
-    features: list[int] | None = None  # feature columns to keep (default: all)
+    features: list[int] | None = None  # npy: feature columns to keep (default: all)
+    feature_names: list[str] = field(default_factory=lambda: ["j1_pt", "j1_etarel", "j1_phirel"])  # h5 / pythia
+    min_pt: float = 0.0  # h5 / pythia: keep jets with j_pt ≥ min_pt (GeV)
+    n_jets: int = 10000  # pythia: jets to generate (balanced over the five classes)
+    pt_min: float = 900.0  # pythia: pT-hat window (GeV)
+    pt_max: float = 1100.0
+    gen_workers: int = 2  # pythia: generator processes (part of the file's identity)
+    cache_dir: str = "~/.cache/deepsets-trigger"  # pythia / calo: generated files are kept here
+    n_events: int = 10000  # calo: events to simulate (balanced over particles)
+    particles: list[str] = field(default_factory=lambda: ["pi0", "pi+"])  # calo: classes (or what to simulate)
+    pileup: float = 0.0  # calo: mean number of soft pile-up particles
     normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     seed: int = 0
     n_samples: int = 6000  # toy source only
     n_classes: int = 5  # toy source only
-    task: Literal["classification", "regression"] = "classification"  # toy source only
+    task: Literal["classification", "regression"] = "classification"  # toy / calo sources
 
 
 @dataclass
@@ -189,6 +200,9 @@ _POSITIVE_INTS = {
     "lr_patience",
     "phi_width",
     "ptq_integer_bits",
+    "n_jets",
+    "gen_workers",
+    "n_events",
 }
 
 

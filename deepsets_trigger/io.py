@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,15 @@ def check_output_dir(out: Path) -> None:
         raise ToolkitError(f"--out {str(out)!r}: cannot write to {str(parent)!r}; choose a writable location.")
 
 
+def check_file_target(path: Path) -> None:
+    """An output file's directory must exist and be writable (the file is written atomically)."""
+    parent = path.resolve().parent
+    if path.is_dir():
+        raise ToolkitError(f"--out {str(path)!r} is a directory; give a file name, e.g. {path / 'data.h5'}.")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ToolkitError(f"--out {str(path)!r}: {str(parent)!r} is not a writable directory.")
+
+
 @contextlib.contextmanager
 def staged_directory(out: Path) -> Iterator[Path]:
     """Yield a staging directory that replaces ``out`` on success and vanishes on a user error.
@@ -87,6 +97,26 @@ def _publish(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def captured_output(log_path: Path | str) -> Iterator[None]:
+    """Send stdout/stderr (including g++ and C++ prints) to ``log_path`` at the fd level."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def load_keras_model(path: str | Path, weights: str | Path | None = None) -> Any:

@@ -279,7 +279,8 @@ def _firmware_gap(
 ) -> dict[str, Any]:
     import yaml
 
-    from deepsets_trigger.convert import captured_output, compile_model, convert, measured_sparsity, predict
+    from deepsets_trigger.convert import compile_model, convert, measured_sparsity, predict
+    from deepsets_trigger.io import captured_output
     from deepsets_trigger.models import FAMILIES
 
     family = FAMILIES.get(cfg.model.kind) if external is None else None

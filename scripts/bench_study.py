@@ -100,6 +100,11 @@ def memory_over_study(grid: list[dict], workdir: Path) -> None:
     print(f"[2] {n_points}-point study: {summary.ok} ok, {summary.failed} failed; peak RSS (client + workers):")
     for block, rss in sorted(blocks.items()):
         print(f"    points {block * 10:3d}-{block * 10 + 9:3d}: {rss / 1024:7.0f} MiB")
+    from deepsets_trigger.study import load_results
+
+    df = load_results(workdir / "mem")
+    for row in df[df["status"] == "failed"].itertuples():
+        print(f"    failed {row.point_id}: {str(row.error).splitlines()[0][:200]}")
     first, last = blocks[min(blocks)], blocks[max(blocks)]
     print(f"    last block / first block: {last / first:.2f}")
 

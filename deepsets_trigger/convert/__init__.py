@@ -8,11 +8,8 @@ output captured in a log file, so a g++ error is reported, not scrolled past.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +20,10 @@ from deepsets_trigger.convert.fixes import FixContext, apply_fixes, read_graph
 from deepsets_trigger.convert.hls_config import model_config, user_result_layers
 from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prequantize_weights, rewrite_graph
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import captured_output
 from deepsets_trigger.precision import FixedType, from_hls4ml
 
-__all__ = ["Conversion", "captured_output", "compile_model", "convert", "measured_sparsity", "predict"]
+__all__ = ["Conversion", "compile_model", "convert", "measured_sparsity", "predict"]
 
 
 @dataclass
@@ -38,26 +36,6 @@ class Conversion:
     hls_config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     log_path: Path | None = None
-
-
-@contextlib.contextmanager
-def captured_output(log_path: Path) -> Iterator[None]:
-    """Send stdout/stderr (including g++ and C++ prints) to ``log_path`` at the fd level."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "a") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
 
 
 def _hls4ml_convert(model: Any, config: dict[str, Any], hls: Any, output_dir: Path, bit_exact: bool) -> Any:
@@ -198,7 +176,8 @@ def compile_model(conversion: Conversion) -> None:
         with captured_output(conversion.log_path):
             conversion.hls_model.compile()
     except Exception as exc:  # hls4ml raises bare Exceptions for g++ failures
-        raise RuntimeError(f"hls4ml compile failed ({exc}); the g++ output is in {conversion.log_path}") from exc
+        log = conversion.log_path.name if conversion.log_path else "hls4ml.log"
+        raise RuntimeError(f"hls4ml compile failed ({exc}); the g++ output is in {log} in the run directory") from exc
 
 
 def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
@@ -244,7 +223,8 @@ def _crash_message(exitcode: int, log_path: Path | None) -> str:
     how = f"signal {signal.Signals(-exitcode).name}" if exitcode < 0 else f"exit code {exitcode}"
     lines = log_path.read_text(errors="replace").splitlines() if log_path and log_path.exists() else []
     cause = next((line for line in reversed(lines) if "Assertion" in line or "Error" in line), "")
-    return f"the firmware emulation crashed ({how}){': ' + cause.strip() if cause else ''}; full log: {log_path}"
+    where = f"; see {log_path.name} in the run directory" if log_path else ""
+    return f"the firmware emulation crashed ({how}){': ' + cause.strip() if cause else ''}{where}"
 
 
 def measured_sparsity(hls_model: Any) -> float:

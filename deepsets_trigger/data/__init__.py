@@ -7,6 +7,7 @@ jets, calorimeter clusters) is one entry in :data:`SOURCES`, never a change to t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +19,53 @@ from deepsets_trigger.data.normalise import fit_normalisation
 from deepsets_trigger.data.toy import make_toy
 from deepsets_trigger.errors import ToolkitError
 
-JET_CLASSES = ("g", "q", "W", "Z", "t")
+
+def load_h5(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """A jet file in the hls4ml format (``data.path``)."""
+    from deepsets_trigger.data.h5jets import read_jets
+
+    if not cfg.path:
+        raise ToolkitError(
+            "data.source h5 needs data.path: a jet file in the hls4ml format (jetConstituentList, jets)."
+        )
+    return read_jets(cfg.path, cfg.n_constituents, cfg.feature_names, cfg.min_pt)
+
+
+def load_pythia(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Pythia8 + FastJet jets, generated once per setting and cached in ``data.cache_dir``."""
+    from deepsets_trigger.data.h5jets import read_jets
+    from deepsets_trigger.data.pythia_jets import JetGenConfig, jet_file
+
+    gen = JetGenConfig(cfg.n_jets, cfg.seed, cfg.gen_workers, cfg.pt_min, cfg.pt_max, max(cfg.n_constituents, 32))
+    gen.validate()
+    path = jet_file(gen, cfg.cache_dir, progress=sys.stderr.isatty())
+    return read_jets(path, cfg.n_constituents, cfg.feature_names, cfg.min_pt)
+
+
+def load_calo(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Calorimeter clusters (``data.path``, or simulated and cached): the most energetic hits.
+
+    ``data.task: classification`` separates ``data.particles`` (π0 vs π± by default);
+    ``regression`` targets the cluster's true energy / 100 GeV.
+    """
+    from deepsets_trigger.data.calo import CaloGenConfig, as_sets, calo_file, read_calo
+
+    if cfg.path:
+        path = cfg.path
+    else:
+        gen = CaloGenConfig(cfg.n_events, tuple(cfg.particles), pileup=cfg.pileup, seed=cfg.seed)
+        gen.validate()
+        path = calo_file(gen, cfg.cache_dir, progress=sys.stderr.isatty())
+    return as_sets(read_calo(path), cfg.n_constituents, cfg.task, tuple(cfg.particles))
+
 
 # source name -> function(data_config) -> (x, y, class_names)
 SOURCES: dict[str, Callable[[Any], tuple[np.ndarray, np.ndarray, tuple[str, ...]]]] = {
     "npy": load_npy,
     "toy": make_toy,
+    "h5": load_h5,
+    "pythia": load_pythia,
+    "calo": load_calo,
 }
 
 

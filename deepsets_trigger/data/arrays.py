@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.data.jet_features import JET_CLASSES
 from deepsets_trigger.errors import ToolkitError
 
 
@@ -45,5 +46,5 @@ def load_npy(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         y = np.eye(int(y.max()) + 1, dtype=np.float32)[y]
     y = y.astype(np.float32)
     n_classes = y.shape[1] if y.ndim == 2 else 0
-    names = ("g", "q", "W", "Z", "t") if n_classes == 5 else tuple(f"class_{i}" for i in range(n_classes))
+    names = JET_CLASSES if n_classes == 5 else tuple(f"class_{i}" for i in range(n_classes))
     return x, y, names
