@@ -112,25 +112,31 @@ def test_report_plots_match_the_csv(study6):
         np.testing.assert_array_equal(np.asarray(image.get_array()), expected.values)
 
 
-def test_kill_9_then_resume(tmp_path):
+def _study_in_background(tmp_path, name: str, min_ok: int) -> tuple[subprocess.Popen, object, object, dict]:
+    """Start ``study`` in a subprocess (1 worker) and wait until ``min_ok`` points are ok."""
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(STUDY))
-    out = tmp_path / "killed"
+    out = tmp_path / name
     proc = subprocess.Popen(
         [sys.executable, "-m", "deepsets_trigger", "study", str(config), "--out", str(out), "--workers", "1"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(tmp_path / f"{name}.stderr", "w"),  # a file: an unread pipe could block the study
         start_new_session=True,
     )
     deadline = time.monotonic() + 400
-    before = {}
+    finished: dict = {}
     while time.monotonic() < deadline:
         time.sleep(1)
         if (out / "results.sqlite").exists():
-            before = {k: v for k, v in _db(out / "results.sqlite").items() if v[0] == "ok"}
-            if len(before) >= 2:
+            finished = {k: v for k, v in _db(out / "results.sqlite").items() if v[0] == "ok"}
+            if len(finished) >= min_ok:
                 break
+    return proc, config, out, finished
+
+
+def test_kill_9_then_resume(tmp_path):
+    proc, config, out, before = _study_in_background(tmp_path, "killed", min_ok=2)
     os.kill(proc.pid, signal.SIGKILL)  # the study process only; its worker notices and exits
     proc.wait()
     assert 2 <= len(before) < 6, "the study finished or stalled before it could be killed"
@@ -193,24 +199,10 @@ def test_dask_local_cluster_gives_the_same_rows(study6, tmp_path):
 
 
 def test_ctrl_c_keeps_finished_points_and_requeues_running(tmp_path):
-    config = tmp_path / "study.yaml"
-    config.write_text(yaml.safe_dump(STUDY))
-    out = tmp_path / "interrupted"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deepsets_trigger", "study", str(config), "--out", str(out), "--workers", "1"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline:
-        time.sleep(1)
-        if (out / "results.sqlite").exists() and any(v[0] == "ok" for v in _db(out / "results.sqlite").values()):
-            break
+    proc, _, out, _ = _study_in_background(tmp_path, "interrupted", min_ok=1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    proc.wait(timeout=120)
+    assert proc.returncode == 130, (tmp_path / "interrupted.stderr").read_text()
     statuses = [v[0] for v in _db(out / "results.sqlite").values()]
     assert "running" not in statuses and statuses.count("ok") >= 1
     assert len(_csv(out / "results.csv")) == 6
