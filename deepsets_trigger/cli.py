@@ -125,6 +125,33 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_resources(args: argparse.Namespace) -> int:
+    import json
+
+    from deepsets_trigger.resources import TOTALS, resources_of
+
+    record = resources_of(args.path, args.source)
+    if args.json:
+        keys = [*TOTALS, "layers", *(["implementation"] if "implementation" in record else [])]
+        print(json.dumps({k: record.get(k) for k in keys}, indent=2, default=str))
+        return 0
+    rows = [r for r in record.get("layers", [])]
+    if rows:
+        print(f"{'layer':<22}{'class':<18}{'DSP':>7}{'LUT':>9}{'FF':>9}{'BRAM':>6}{'cycles':>8}{'II':>5}")
+        for r in rows:
+            if "dsp" not in r:
+                print(f"{r['layer']:<22}{r['class']:<18}  not estimated")
+                continue
+            print(
+                f"{r['layer']:<22}{r['class']:<18}{r['dsp']:>7}{r['lut']:>9}{r['ff']:>9}{r['bram']:>6}"
+                f"{r['latency_cycles']:>8}{r['ii']:>5}"
+            )
+    print(f"total ({record['resource_source']}): " + ", ".join(f"{k}={record.get(k)}" for k in TOTALS[:-1]))
+    if "implementation" in record:
+        print("after Vivado synthesis: " + ", ".join(f"{k}={v}" for k, v in record["implementation"].items()))
+    return 0
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -212,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("file")
     plot.add_argument("--out", required=True, help="directory for the PNGs")
     data.set_defaults(func=_cmd_data)
+
+    res = sub.add_parser("resources", help="resources and latency of a run directory or of synthesis reports")
+    res.add_argument("path", help="a run output directory, or a directory holding Vivado/Vitis HLS reports")
+    res.add_argument(
+        "--source", choices=["analytic", "yosys", "vivado"], help="default: analytic for a run, vivado for reports"
+    )
+    res.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    res.set_defaults(func=_cmd_resources)
 
     report = sub.add_parser("report", help="plots and report.md of a study directory")
     report.add_argument("study_dir", help="a study output directory")

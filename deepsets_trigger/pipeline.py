@@ -282,6 +282,7 @@ def _firmware_gap(
     from deepsets_trigger.convert import compile_model, convert, measured_sparsity, predict
     from deepsets_trigger.io import captured_output
     from deepsets_trigger.models import FAMILIES
+    from deepsets_trigger.resources import TOTALS, estimate
 
     family = FAMILIES.get(cfg.model.kind) if external is None else None
     if family is not None:
@@ -300,6 +301,8 @@ def _firmware_gap(
             log_path=stage / "hls4ml.log",
         )
     notes = (hls_user[1] if hls_user else []) + conversion.notes
+    resources = estimate(conversion.hls_model)
+    write_json(stage / "resources.json", resources)
     write_text_atomic(stage / "hls4ml_config.yml", yaml.safe_dump(_plain(conversion.hls_config), sort_keys=False))
     with timer("compile_s"):
         compile_model(conversion)
@@ -313,6 +316,7 @@ def _firmware_gap(
     keras_out = conversion.keras_model.predict(x, verbose=0, batch_size=1024)
     keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in _as_list(keras_out)]
     result: dict[str, Any] = {
+        **{key: resources[key] for key in TOTALS},
         "sparsity": measured_sparsity(conversion.hls_model),
         "conversion_notes": notes,
         "emulation_samples_per_s": len(fw[0]) / max(timer.timings["predict_s"], 1e-9),

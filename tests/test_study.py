@@ -73,6 +73,8 @@ def test_six_point_study_writes_the_contract(study6):
     )
     qat = [r for r in rows if r["mode"] == "qat"]
     assert all(float(r["logit_agreement"]) == 1.0 for r in qat)
+    assert {r["resource_source"] for r in rows} == {"analytic"}
+    assert all(int(r["latency_cycles"]) > 0 and float(r["bops"]) > 0 and r["lut"] for r in rows)
 
 
 def test_one_training_per_architecture_and_bit_configuration(study6):
@@ -92,11 +94,11 @@ def test_report_plots_match_the_csv(study6):
     _, out = study6
     report = make_report(out)
     text = report.read_text()
-    for name in ("accuracy_vs_bits", "ratio_heatmap", "roc"):
+    for name in ("accuracy_vs_bits", "ratio_heatmap", "roc", "resources_vs_bits", "latency_vs_bits", "pareto"):
         for suffix in ("png", "pdf"):
             assert (out / "plots" / f"{name}.{suffix}").stat().st_size > 5000
         assert f"plots/{name}.png" in text
-    assert "resources vs bits*: not drawn" in text
+    assert "not drawn" not in text and "Resource source: analytic" in text
     df = load_results(out)
     fig = plot_accuracy_vs_bits(df)
     lines = {line.get_gid(): line for line in fig.axes[0].lines}
@@ -105,6 +107,12 @@ def test_report_plots_match_the_csv(study6):
             line = lines[f"{kind}|{row.mode}|{row.width}"]
             x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
             assert y[x == row.weight_bits].tolist() == [value]
+    from deepsets_trigger.report import pareto_front, plot_pareto
+
+    front = next(line for line in plot_pareto(df).axes[0].lines if line.get_gid() == "pareto")
+    ok = df[df["status"] == "ok"]
+    idx = pareto_front(ok["lut"].to_numpy(float), ok["firmware_accuracy"].to_numpy(float))
+    assert list(front.get_xdata()) == list(ok["lut"].to_numpy(float)[idx])
     heat = plot_ratio_heatmap(df)
     for image in (im for ax in heat.axes for im in ax.images):
         mode = image.get_gid().split("|")[1]
