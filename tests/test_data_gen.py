@@ -210,3 +210,8 @@ def test_foreign_and_truncated_files(tmp_path, jet_file, capsys):
         read_jets(truncated, 8)
     assert main(["data", "plot", str(tmp_path / "foreign.h5"), "--out", str(tmp_path / "p")]) == 2
     assert "neither a jet file" in capsys.readouterr().err
+
+
+def test_unknown_jet_class_is_refused_before_generating():
+    with pytest.raises(ToolkitError, match="unknown jet class 'higgs'; the classes are g, q, W, Z, t"):
+        generate_jets(JetGenConfig(10, classes=("g", "higgs")))
