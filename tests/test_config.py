@@ -74,3 +74,18 @@ def test_hash_is_stable_and_sensitive():
     assert changed.point_hash() != a.point_hash()
     verbose = config_from_dict({**CONTRACT, "train": {**CONTRACT["train"], "verbose": 1}})
     assert verbose.point_hash() == a.point_hash()
+
+
+def test_load_config_reads_yaml_for_notebooks(tmp_path):
+    import yaml
+
+    from deepsets_trigger.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(CONTRACT))
+    assert load_config(path).point_hash() == config_from_dict(CONTRACT).point_hash()
+    path.write_text("- a list\n")
+    with pytest.raises(ToolkitError, match="must hold a mapping"):
+        load_config(path)
+    with pytest.raises(ToolkitError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
