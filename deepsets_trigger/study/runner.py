@@ -2,9 +2,10 @@
 
 Each point runs in a worker process, never in the client: a segfault, a C++ ``abort`` or a
 hung g++ becomes a ``failed`` result with its reason, and the study goes on. Local workers
-are recycled after ``recycle`` points so compiled libraries are released; a point past its
-timeout has its worker killed. On Dask, each task runs its point in a child process on the
-Dask worker, so the same isolation and timeout hold there.
+are replaced after ``recycle`` points (one by default: see :func:`run_study` for why) so
+compiled libraries never accumulate; a point past its timeout has its worker killed. On
+Dask, each task runs its point in a child process on the Dask worker, so the same isolation
+and timeout hold there.
 
 Tasks may depend on another task (the point that trains a shared model runs first); the
 dependent is released when its dependency finishes, whatever its status.
@@ -134,7 +135,7 @@ def run_local(
     hooks: Hooks,
     workers: int,
     timeout: float | None,
-    recycle: int = 6,
+    recycle: int = 1,
     log_path: str | None = None,
 ) -> None:
     """Run ``tasks`` on ``workers`` spawned processes; results go to ``hooks.finished``."""
