@@ -135,7 +135,7 @@ def _cmd_resources(args: argparse.Namespace) -> int:
         keys = [*TOTALS, "layers", *(["implementation"] if "implementation" in record else [])]
         print(json.dumps({k: record.get(k) for k in keys}, indent=2, default=str))
         return 0
-    rows = [r for r in record.get("layers", [])]
+    rows = record.get("layers", [])
     if rows:
         print(f"{'layer':<22}{'class':<18}{'DSP':>7}{'LUT':>9}{'FF':>9}{'BRAM':>6}{'cycles':>8}{'II':>5}")
         for r in rows:

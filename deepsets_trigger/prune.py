@@ -40,12 +40,3 @@ def strip_pruning(model: Any) -> Any:
     import tensorflow_model_optimization as tfmot
 
     return tfmot.sparsity.keras.strip_pruning(model)
-
-
-def weight_sparsity(weights: list[Any]) -> float:
-    """Fraction of exactly-zero entries over a list of kernels."""
-    import numpy as np
-
-    total = sum(int(np.size(w)) for w in weights)
-    zeros = sum(int(np.sum(np.asarray(w) == 0)) for w in weights)
-    return zeros / total if total else 0.0

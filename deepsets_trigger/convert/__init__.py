@@ -94,7 +94,10 @@ def convert(
     ``HLSConfig`` mapping) replaces the generated starting config.
     """
     output_dir = Path(output_dir)
-    log = Path(log_path) if log_path else Path(tempfile.mkstemp(suffix=".log")[1])
+    if log_path is None:
+        fd, log_path = tempfile.mkstemp(suffix=".log")
+        os.close(fd)
+    log = Path(log_path)
     prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
     notes += prequantize_weights(prepared)
     quant_layer = input_quantizer_layer(prepared)

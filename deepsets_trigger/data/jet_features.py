@@ -55,11 +55,6 @@ def jet_mass(p4: np.ndarray) -> float:
     return float(np.sqrt(max(total[3] ** 2 - total[0] ** 2 - total[1] ** 2 - total[2] ** 2, 0.0)))
 
 
-def constituent_features(p4: np.ndarray, c_max: int) -> np.ndarray:
-    """(c_max, 16) features of one jet's constituents ``p4`` (n, 4), pT-ordered, zero-padded."""
-    return constituent_features_batch([p4], c_max)[0]
-
-
 def constituent_features_batch(jets: list[np.ndarray], c_max: int) -> np.ndarray:
     """(B, c_max, 16) features of B jets at once (vectorised: the per-jet cost is tiny)."""
     n_max = max(len(j) for j in jets)

@@ -116,10 +116,11 @@ def run_study(
     try:
         store.add_points(points)
         store.requeue(("running", "failed") if retry_failed else ("running",))
-        for point in points:
-            if point.error is not None and store.statuses().get(point.point_id) != "failed":
-                store.finish(point.point_id, failed(point.error))
         status = store.statuses()
+        for point in points:
+            if point.error is not None and status.get(point.point_id) != "failed":
+                store.finish(point.point_id, failed(point.error))
+                status[point.point_id] = "failed"
         wanted = {p.point_id for p in points}
         todo = {pid for pid in wanted if status.get(pid) == "queued"}
         tasks = _tasks(points, todo, out)
