@@ -9,6 +9,7 @@ output captured in a log file, so a g++ error is reported, not scrolled past.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,41 +184,66 @@ def compile_model(conversion: Conversion) -> None:
         raise RuntimeError(f"hls4ml compile failed ({exc}); the g++ output is in {log} in the run directory") from exc
 
 
+_EMULATE = """
+import ctypes, json, os, sys, pathlib
+import numpy as np
+tmp = pathlib.Path(sys.argv[1])
+spec = json.loads((tmp / "spec.json").read_text())
+os.chdir(spec["cwd"])
+top = getattr(ctypes.cdll.LoadLibrary(spec["lib"]), spec["function"])
+inputs = [np.load(tmp / f"in_{i}.npy") for i in range(spec["n_inputs"])]
+n = len(inputs[0])
+outputs = [np.zeros((n, size), np.float32) for size in spec["output_sizes"]]
+top.argtypes = [np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")] * (len(inputs) + len(outputs))
+top.restype = None
+for k in range(n):
+    rows = [np.ascontiguousarray(a[k].ravel()) for a in inputs]
+    outs = [np.zeros(size, np.float32) for size in spec["output_sizes"]]
+    top(*rows, *outs)
+    for out, row in zip(outputs, outs):
+        out[k] = row
+for i, out in enumerate(outputs):
+    np.save(tmp / f"out_{i}.npy", out)
+"""
+
+
 def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
     """Firmware emulation outputs, one (N, k) array per model output.
 
-    The emulation runs in a forked child: hls4ml's C++ ``assert``s (e.g. an invalid reuse
-    factor) abort the process that runs them, and that must not be the caller.
+    The compiled library runs in a fresh Python process that loads nothing but NumPy and
+    the library: hls4ml's C++ ``assert``s (e.g. an invalid reuse factor) abort the process
+    that runs them, and a process that already holds TensorFlow and earlier libraries made
+    some emulations segfault (2 of 50 study points, one trap test) that run in a clean one.
     """
-    import multiprocessing
+    import json
+    import subprocess
 
     inputs = [np.ascontiguousarray(np.asarray(xi, dtype=np.float32)) for xi in (x if isinstance(x, list) else [x])]
+    hls_model = conversion.hls_model
+    lib = getattr(hls_model, "_top_function_lib", None)
+    if lib is None:
+        raise RuntimeError("predict needs a compiled model: call compile_model first")
+    spec = {
+        "lib": lib._name,
+        "function": f"{hls_model.config.get_project_name()}_float",
+        "cwd": str(Path(hls_model.config.get_output_dir()) / "firmware"),
+        "n_inputs": len(inputs),
+        "output_sizes": [int(np.prod(v.shape)) for v in hls_model.get_output_variables()],
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        child = multiprocessing.get_context("fork").Process(
-            target=_predict_child, args=(conversion, inputs, Path(tmp)), daemon=True
-        )
-        child.start()
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(_crash_message(child.exitcode, conversion.log_path))
-        outputs = sorted(Path(tmp).glob("out_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+        tmp_path = Path(tmp)
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        for i, array in enumerate(inputs):
+            np.save(tmp_path / f"in_{i}.npy", array.reshape(len(array), -1))
+        with open(conversion.log_path or os.devnull, "a") as log:
+            proc = subprocess.run([sys.executable, "-c", _EMULATE, tmp], stdout=log, stderr=log)
+        if proc.returncode != 0:
+            raise RuntimeError(_crash_message(proc.returncode, conversion.log_path))
         n = len(inputs[0])
-        return [np.load(p).astype(np.float64).reshape(n, -1) for p in outputs]
-
-
-def _predict_child(conversion: Conversion, inputs: list[np.ndarray], tmp: Path) -> None:
-    try:
-        with captured_output(conversion.log_path):
-            out = conversion.hls_model.predict(inputs[0] if len(inputs) == 1 else inputs)
-        for i, o in enumerate(out if isinstance(out, list) else [out]):
-            np.save(tmp / f"out_{i}.npy", np.asarray(o))
-    except BaseException:  # report through the exit code; the traceback goes to the log
-        import traceback
-
-        with open(conversion.log_path, "a") as log:
-            traceback.print_exc(file=log)
-        os._exit(3)
-    os._exit(0)
+        return [
+            np.load(tmp_path / f"out_{i}.npy").astype(np.float64).reshape(n, -1)
+            for i in range(len(spec["output_sizes"]))
+        ]
 
 
 def _crash_message(exitcode: int, log_path: Path | None) -> str:
