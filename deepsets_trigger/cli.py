@@ -147,6 +147,12 @@ def _cmd_resources(args: argparse.Namespace) -> int:
                 f"{r['latency_cycles']:>8}{r['ii']:>5}"
             )
     print(f"total ({record['resource_source']}): " + ", ".join(f"{k}={record.get(k)}" for k in TOTALS[:-1]))
+    if record["resource_source"] == "yosys":
+        print(
+            f"yosys {record['yosys_version']} synth_xilinx -family {record['family']}: CARRY={record['carry']}, "
+            f"da4ml's LUT estimate {record['da4ml_lut_estimate']:.0f}; RTL bit-exact vs Keras on "
+            f"{record['verified']['n_samples']} random inputs; Verilog in {record['rtl']}"
+        )
     if "implementation" in record:
         print("after Vivado synthesis: " + ", ".join(f"{k}={v}" for k, v in record["implementation"].items()))
     return 0

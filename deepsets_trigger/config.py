@@ -137,6 +137,8 @@ class HLSSettings:
     bit_exact: bool = False
     synth: bool = False
     project_name: str = "myproject"
+    # yosys: QAT points also go through da4ml RTL + yosys (minutes per distinct network, cached)
+    resource_source: Literal["analytic", "yosys"] = "analytic"
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Config:
         payload = self.to_dict()
         payload.pop("grid", None)
         payload["train"].pop("verbose", None)
+        if payload["hls"]["resource_source"] == "analytic":
+            payload["hls"].pop("resource_source")  # added later: keeps earlier studies' hashes
         return stable_hash(payload)
 
     def train_hash(self) -> str:

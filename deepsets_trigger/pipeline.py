@@ -2,6 +2,7 @@
 
 A point never knows it is part of a study. :func:`run_point` writes into ``out``:
 ``result.json`` (the contract), ``model.h5``, ``config.yaml`` (resolved), ``history.json``,
+``resources_yosys.json`` + ``rtl/`` (with ``hls.resource_source: yosys``),
 ``hls4ml_config.yml`` (the final hls4ml config), ``hls4ml_prj/`` and ``hls4ml.log``.
 """
 
@@ -303,6 +304,9 @@ def _firmware_gap(
     notes = (hls_user[1] if hls_user else []) + conversion.notes
     resources = estimate(conversion.hls_model)
     write_json(stage / "resources.json", resources)
+    if cfg.hls.resource_source == "yosys":
+        with timer("yosys_s"):
+            resources = _yosys_resources(cfg, model, resources, stage, notes)
     write_text_atomic(stage / "hls4ml_config.yml", yaml.safe_dump(_plain(conversion.hls_config), sort_keys=False))
     with timer("compile_s"):
         compile_model(conversion)
@@ -330,6 +334,19 @@ def _firmware_gap(
 
         result.update(compare_expected(fw[-1], read_expected(external.expected, len(fw[-1]))))
     return result
+
+
+def _yosys_resources(cfg: Config, model: Any, analytic: dict[str, Any], stage: Path, notes: list[str]) -> dict:
+    """The yosys tier for QAT models (quantized weights); others keep the analytic numbers, with a note."""
+    if cfg.quantization.mode != "qat":
+        notes.append("hls.resource_source yosys needs a QAT model (quantized weights): analytic numbers used")
+        return analytic
+    from deepsets_trigger.resources.yosys import yosys_resources
+
+    record = {**yosys_resources(model, stage, cache_dir=cfg.data.cache_dir), "bops": analytic["bops"]}
+    record["rtl"] = "rtl"  # relative: the stage directory is renamed when published
+    write_json(stage / "resources_yosys.json", record)
+    return record
 
 
 def _compare(evalset: EvalSet, outputs: list[str], keras_out: list[np.ndarray], fw: list[np.ndarray]) -> dict[str, Any]:

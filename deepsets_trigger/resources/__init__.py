@@ -1,6 +1,6 @@
 """Resource and latency numbers: analytic estimates and real synthesis reports.
 
-Every record carries ``resource_source`` (``analytic`` | ``vivado``) next to
+Every record carries ``resource_source`` (``analytic`` | ``yosys`` | ``vivado``) next to
 ``lut, ff, dsp, bram, latency_cycles, ii, bops`` so a table never mixes sources silently.
 """
 
@@ -24,15 +24,20 @@ def resources_of(path: str | Path, source: str | None = None) -> dict[str, Any]:
     if not path.is_dir():
         raise ToolkitError(f"{path} is not a directory: pass a run output directory or a directory of reports.")
     is_run = (path / "resources.json").is_file()
-    if source == "yosys":
-        raise ToolkitError(
-            "the yosys tier (open-source synthesis through da4ml) is not available in this version; "
-            "use --source analytic or --source vivado."
-        )
     if source == "vivado" or (source is None and not is_run):
         return ingest_reports(path)
     if not is_run:
         raise ToolkitError(f"{path} holds no resources.json: pass a directory written by 'deepsets-trigger run'.")
     import json
 
-    return json.loads((path / "resources.json").read_text())
+    analytic = json.loads((path / "resources.json").read_text())
+    if source != "yosys":
+        return analytic
+    if (path / "resources_yosys.json").is_file():
+        return json.loads((path / "resources_yosys.json").read_text())
+    from deepsets_trigger.io import load_keras_model, write_json
+    from deepsets_trigger.resources.yosys import yosys_resources
+
+    record = {**yosys_resources(load_keras_model(path / "model.h5"), path), "bops": analytic.get("bops")}
+    write_json(path / "resources_yosys.json", record)
+    return record
