@@ -158,6 +158,28 @@ def _cmd_resources(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from deepsets_trigger.diagnose import diagnose_run
+
+    record = diagnose_run(args.run_dir, args.out, args.n_samples, args.inputs, args.advise, args.target_ratio)
+    out = Path(args.out or args.run_dir)
+    if record["culprit_layer"]:
+        print(f"cause: {record['culprit_layer']} — {record['cause']}: {record['explanation']}")
+    else:
+        print(f"nothing wrong found on {record['n_samples']} samples")
+    for r in record["layers"]:
+        flag = f"  <- {r['cause']}" if r["cause"] else ""
+        print(f"  {r['hls_layer']:<22}{r['firmware_type'] or '-':<34}max|Δ| {_fmt(r['max_abs_diff']):>10}{flag}")
+    advice = record.get("advice")
+    if advice:
+        for key in ("before", "advised", "uniform"):
+            a = advice[key]
+            print(f"  {key:<8} {a['label']}: ratio {_fmt(a.get('accuracy_ratio'))}, {_fmt(a.get('total_bits'))} bits")
+        print(f"advised hls4ml config: {advice['config']}")
+    print(f"diagnosis: {out / 'diagnosis.md'}")
+    return 0
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -253,6 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     res.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     res.set_defaults(func=_cmd_resources)
+
+    diag = sub.add_parser("diagnose", help="which layer makes the firmware differ from Keras, and why")
+    diag.add_argument("run_dir", help="a 'deepsets-trigger run' output directory")
+    diag.add_argument("--n-samples", dest="n_samples", type=int, default=1000, help="test samples to trace")
+    diag.add_argument("--inputs", help="inputs (.npy or text, one sample per row) instead of the run's data")
+    diag.add_argument("--out", help="where diagnosis.json/.md and plots go (default: RUN_DIR)")
+    diag.add_argument("--advise", action="store_true", help="propose per-layer ap_fixed<W,I> (PTQ) and verify it")
+    diag.add_argument(
+        "--target-ratio", dest="target_ratio", type=float, default=0.99, help="advisor target accuracy ratio"
+    )
+    diag.set_defaults(func=_cmd_diagnose)
 
     report = sub.add_parser("report", help="plots and report.md of a study directory")
     report.add_argument("study_dir", help="a study output directory")

@@ -24,6 +24,7 @@ from deepsets_trigger.config import Config
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import (
     load_keras_model,
+    plain,
     read_expected,
     read_inputs,
     staged_directory,
@@ -307,7 +308,7 @@ def _firmware_gap(
     if cfg.hls.resource_source == "yosys":
         with timer("yosys_s"):
             resources = _yosys_resources(cfg, model, resources, stage, notes)
-    write_text_atomic(stage / "hls4ml_config.yml", yaml.safe_dump(_plain(conversion.hls_config), sort_keys=False))
+    write_text_atomic(stage / "hls4ml_config.yml", yaml.safe_dump(plain(conversion.hls_config), sort_keys=False))
     with timer("compile_s"):
         compile_model(conversion)
     x = evalset.x[0] if len(evalset.x) == 1 else evalset.x
@@ -326,7 +327,7 @@ def _firmware_gap(
         "emulation_samples_per_s": len(fw[0]) / max(timer.timings["predict_s"], 1e-9),
     }
     if cfg.hls.synth:
-        result["hls_synthesis"] = _plain(report)
+        result["hls_synthesis"] = plain(report)
     result.update(_compare(evalset, conversion.outputs, keras_out, fw))
     _save_predictions(stage / "predictions.npz", evalset, keras_out[-1], fw[-1])
     if external is not None and external.expected is not None:
@@ -375,14 +376,6 @@ def _save_predictions(path: Path, evalset: EvalSet, keras_out: np.ndarray, fw_ou
 
 def _as_list(values: Any) -> list[Any]:
     return values if isinstance(values, list) else [values]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
 # --- record -----------------------------------------------------------------------------

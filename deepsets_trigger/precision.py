@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
 
@@ -53,6 +54,24 @@ class FixedType:
         if (self.rounding, self.saturation) != ("TRN", "WRAP"):
             base += f",AP_{self.rounding},AP_{self.saturation}"
         return base + ">"
+
+    def cast(self, values: Any) -> Any:
+        """What ``ap_fixed`` makes of real ``values`` (TRN/RND/RND_CONV rounding, WRAP or SAT overflow)."""
+        import numpy as np
+
+        scaled = np.asarray(values, dtype=np.float64) * 2.0**self.fractional
+        if self.rounding == "TRN":
+            steps = np.floor(scaled)
+        elif self.rounding == "RND_CONV":
+            steps = np.round(scaled)  # half to even
+        else:
+            steps = np.floor(scaled + 0.5)
+        low, high = self.min_value * 2.0**self.fractional, self.max_value * 2.0**self.fractional
+        if self.saturation == "WRAP":
+            steps = (steps - low) % (high - low + 1) + low
+        else:
+            steps = np.clip(steps, low, high)
+        return steps / 2.0**self.fractional
 
     def with_modes(self, rounding: str, saturation: str) -> FixedType:
         return FixedType(self.width, self.integer, self.signed, rounding, saturation)

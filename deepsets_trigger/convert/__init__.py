@@ -24,7 +24,16 @@ from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
 from deepsets_trigger.precision import FixedType, from_hls4ml
 
-__all__ = ["Conversion", "compile_model", "convert", "measured_sparsity", "predict"]
+__all__ = [
+    "Conversion",
+    "compile_model",
+    "convert",
+    "enable_trace",
+    "measured_sparsity",
+    "predict",
+    "reconvert",
+    "trace",
+]
 
 
 @dataclass
@@ -140,6 +149,18 @@ def convert(
     return Conversion(hls_model, prepared, outputs, config, notes, log)
 
 
+def reconvert(
+    model: Any, hls_config: dict[str, Any], hls: Any, output_dir: str | Path, log_path: str | Path
+) -> Conversion:
+    """Convert again with a run's final config (``hls4ml_config.yml``): no fixes, the same firmware."""
+    prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
+    notes += prequantize_weights(prepared)
+    with captured_output(log_path):
+        hls_model = _hls4ml_convert(prepared, hls_config, hls, Path(output_dir), hls.bit_exact)
+    notes += round_weights_to_nearest(hls_model)
+    return Conversion(hls_model, prepared, outputs, hls_config, notes, Path(log_path))
+
+
 def round_weights_to_nearest(hls_model: Any) -> list[str]:
     """Round float weights to the nearest value of their type (and saturate).
 
@@ -190,20 +211,38 @@ import numpy as np
 tmp = pathlib.Path(sys.argv[1])
 spec = json.loads((tmp / "spec.json").read_text())
 os.chdir(spec["cwd"])
-top = getattr(ctypes.cdll.LoadLibrary(spec["lib"]), spec["function"])
+lib = ctypes.cdll.LoadLibrary(spec["lib"])
+top = getattr(lib, spec["function"])
 inputs = [np.load(tmp / f"in_{i}.npy") for i in range(spec["n_inputs"])]
 n = len(inputs[0])
 outputs = [np.zeros((n, size), np.float32) for size in spec["output_sizes"]]
 top.argtypes = [np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")] * (len(inputs) + len(outputs))
 top.restype = None
+sizes = spec.get("trace", {})
+if sizes:
+    class TraceData(ctypes.Structure):
+        _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p)]
+    slots = (TraceData * len(sizes))()
+    traces = {name: np.zeros((n, size), np.float32) for name, size in sizes.items()}
+    lib.allocate_trace_storage.argtypes = [ctypes.c_size_t]
+    lib.allocate_trace_storage(ctypes.sizeof(ctypes.c_float))
+    lib.collect_trace_output.argtypes = [ctypes.POINTER(TraceData)]
 for k in range(n):
     rows = [np.ascontiguousarray(a[k].ravel()) for a in inputs]
     outs = [np.zeros(size, np.float32) for size in spec["output_sizes"]]
     top(*rows, *outs)
     for out, row in zip(outputs, outs):
         out[k] = row
+    if sizes:
+        lib.collect_trace_output(slots)
+        for slot in slots:
+            name = slot.name.decode()
+            data = ctypes.cast(slot.data, ctypes.POINTER(ctypes.c_float))
+            traces[name][k] = np.ctypeslib.as_array(data, shape=(sizes[name],))
 for i, out in enumerate(outputs):
     np.save(tmp / f"out_{i}.npy", out)
+if sizes:
+    np.savez(tmp / "trace.npz", **traces)
 """
 
 
@@ -215,6 +254,24 @@ def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
     that runs them, and a process that already holds TensorFlow and earlier libraries made
     some emulations segfault (2 of 50 study points, one trap test) that run in a clean one.
     """
+    return _emulate(conversion, x, trace=False)[0]
+
+
+def enable_trace(conversion: Conversion) -> None:
+    """Make every layer save its output in the C++ emulation (before :func:`compile_model`)."""
+    for layer in conversion.hls_model.get_layers():
+        layer.set_attr("trace", True)
+    conversion.hls_model.config.trace_output = True
+
+
+def trace(conversion: Conversion, x: Any) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Outputs and per-layer firmware values ``{hls layer: (N, size)}`` of a traced, compiled model."""
+    if not conversion.hls_model.config.trace_output:
+        raise RuntimeError("trace needs enable_trace() before compile_model()")
+    return _emulate(conversion, x, trace=True)
+
+
+def _emulate(conversion: Conversion, x: Any, trace: bool) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     import json
     import subprocess
 
@@ -223,12 +280,18 @@ def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
     lib = getattr(hls_model, "_top_function_lib", None)
     if lib is None:
         raise RuntimeError("predict needs a compiled model: call compile_model first")
+    traced = {
+        layer.name: int(np.prod(layer.get_output_variable().shape))
+        for layer in hls_model.get_layers()
+        if trace and layer.get_attr("function_cpp", None) and layer.get_attr("trace", False)
+    }
     spec = {
         "lib": lib._name,
         "function": f"{hls_model.config.get_project_name()}_float",
         "cwd": str(Path(hls_model.config.get_output_dir()) / "firmware"),
         "n_inputs": len(inputs),
         "output_sizes": [int(np.prod(v.shape)) for v in hls_model.get_output_variables()],
+        "trace": traced,
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -240,10 +303,14 @@ def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
         if proc.returncode != 0:
             raise RuntimeError(_crash_message(proc.returncode, conversion.log_path))
         n = len(inputs[0])
-        return [
+        outputs = [
             np.load(tmp_path / f"out_{i}.npy").astype(np.float64).reshape(n, -1)
             for i in range(len(spec["output_sizes"]))
         ]
+        if not traced:
+            return outputs, {}
+        with np.load(tmp_path / "trace.npz") as data:
+            return outputs, {name: data[name].astype(np.float64) for name in data.files}
 
 
 def _crash_message(exitcode: int, log_path: Path | None) -> str:

@@ -1,0 +1,119 @@
+"""Gap diagnostics: which layer makes the firmware differ from Keras, why, and what would fix it.
+
+:func:`diagnose` traces every layer of the C++ emulation and of the Keras model on the same
+inputs and names the first layer where the firmware goes wrong (:mod:`.layers`);
+:func:`diagnose_run` does it for a ``run`` output directory and writes ``diagnosis.json``
+(contract), ``diagnosis.md`` and plots (:mod:`.plots`); :mod:`.advisor` proposes per-layer
+``ap_fixed<W,I>`` for PTQ models and verifies them by re-emulation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsets_trigger.diagnose.layers import LayerReport, compare_layers, culprit, keras_layer_outputs
+from deepsets_trigger.errors import ToolkitError
+
+__all__ = ["diagnose", "diagnose_run", "load_run"]
+
+DEFAULT_SAMPLES = 1000
+
+
+def diagnose(conversion: Any, x: Any) -> tuple[dict[str, Any], list[LayerReport]]:
+    """Trace ``conversion`` (recompiled with tracing) on ``x``; returns the JSON record and the rows."""
+    from deepsets_trigger.convert import compile_model, enable_trace, trace
+
+    enable_trace(conversion)
+    compile_model(conversion)
+    _, firmware = trace(conversion, x)
+    keras_values = keras_layer_outputs(conversion.keras_model, x)
+    reports = compare_layers(conversion.hls_model, conversion.keras_model, keras_values, firmware)
+    found = culprit(reports)
+    record = {
+        "culprit_layer": found.keras_layer if found else None,
+        "culprit_hls_layer": found.hls_layer if found else None,
+        "cause": found.cause if found else None,
+        "explanation": found.detail if found else "no layer leaves its type's range and no error jump was found",
+        "n_samples": int(len(x[0] if isinstance(x, list) else x)),
+        "layers": [r.to_dict() for r in reports],
+    }
+    return record, reports
+
+
+def load_run(run_dir: str | Path, work_dir: Path) -> tuple[Any, Any, Any]:
+    """(config, model, conversion) of a ``run`` directory, converted again from its final hls4ml config."""
+    import yaml
+
+    from deepsets_trigger.config import config_from_dict, read_yaml_mapping
+    from deepsets_trigger.convert import reconvert
+    from deepsets_trigger.io import load_keras_model
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ToolkitError(f"{run} is not a directory: pass a directory written by 'deepsets-trigger run'.")
+    missing = [n for n in ("model.h5", "hls4ml_config.yml", "config.yaml") if not (run / n).is_file()]
+    if missing:
+        raise ToolkitError(
+            f"{run} holds no converted model ({', '.join(missing)} missing): pass the output directory of a "
+            "'deepsets-trigger run' that reached conversion."
+        )
+    cfg = config_from_dict(read_yaml_mapping(run / "config.yaml", "config.yaml"))
+    model = load_keras_model(run / "model.h5")
+    hls_config = yaml.safe_load((run / "hls4ml_config.yml").read_text())
+    conversion = reconvert(model, hls_config, cfg.hls, work_dir / "hls4ml_prj", work_dir / "hls4ml.log")
+    return cfg, model, conversion
+
+
+def run_inputs(cfg: Any, model: Any, n_samples: int, inputs: str | None) -> tuple[list[np.ndarray], Any, Any]:
+    """(test inputs, labels or None, calibration inputs): from ``--inputs`` or the run's data config."""
+    from deepsets_trigger.data import load_dataset
+    from deepsets_trigger.io import read_inputs
+
+    if inputs is not None:
+        shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
+        x = read_inputs(inputs, shapes)
+        return [a[:n_samples] for a in x], None, x
+    data = load_dataset(cfg.data, cfg.model.head)
+    return [data.x_test[:n_samples]], data.y_test[:n_samples], [data.x_train if len(data.x_train) else data.x_test]
+
+
+def diagnose_run(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    n_samples: int = DEFAULT_SAMPLES,
+    inputs: str | None = None,
+    advise: bool = False,
+    target_ratio: float = 0.99,
+) -> dict[str, Any]:
+    """Diagnose a run directory; writes ``diagnosis.json``, ``diagnosis.md`` and plots into ``out``."""
+    import tempfile
+
+    from deepsets_trigger.diagnose.plots import plot_errors, plot_ranges
+    from deepsets_trigger.diagnose.report import markdown
+    from deepsets_trigger.io import check_file_target, write_json, write_text_atomic
+
+    if n_samples <= 0:
+        raise ToolkitError(f"--n-samples must be positive, got {n_samples}.")
+    if not 0 < target_ratio <= 1.5:
+        raise ToolkitError(f"--target-ratio must be in (0, 1.5], got {target_ratio}.")
+    out = Path(out) if out is not None else Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_file_target(out / "diagnosis.json")
+    with tempfile.TemporaryDirectory(prefix="diagnose-") as tmp:
+        cfg, model, conversion = load_run(run_dir, Path(tmp))
+        x, y, calib = run_inputs(cfg, model, n_samples, inputs)
+        record, reports = diagnose(conversion, x[0] if len(x) == 1 else x)
+        record["run"] = str(run_dir)
+        if advise:
+            from deepsets_trigger.diagnose.advisor import advise as run_advisor
+
+            record["advice"] = run_advisor(cfg, model, x, y, calib, target_ratio, Path(tmp), out)
+    figures = {"diagnosis_ranges.png": plot_ranges(reports), "diagnosis_errors.png": plot_errors(reports)}
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+    write_text_atomic(out / "diagnosis.md", markdown(record))
+    write_json(out / "diagnosis.json", record)
+    return record
