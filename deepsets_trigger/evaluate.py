@@ -88,6 +88,19 @@ def compare_regression(keras_pred: np.ndarray, fw_pred: np.ndarray, y_true: np.n
     return out
 
 
+def compare_outputs(names: list[str], keras_out: list[np.ndarray], fw_out: list[np.ndarray]) -> dict[str, Any]:
+    """Per model output (e.g. GarNet's two heads): max/mean |Δ| and, for one column in [0, 1]
+    (a sigmoid), the fraction of samples on the same side of 0.5."""
+    record: dict[str, Any] = {}
+    for name, k, f in zip(names, keras_out, fw_out, strict=True):
+        k, f = k.reshape(len(k), -1), f.reshape(len(f), -1)
+        entry = {"max_abs_diff": float(np.max(np.abs(k - f))), "mean_abs_diff": float(np.mean(np.abs(k - f)))}
+        if k.shape[1] == 1 and k.min() >= 0 and k.max() <= 1:
+            entry["agreement"] = float(np.mean((k[:, 0] > 0.5) == (f[:, 0] > 0.5)))
+        record[name] = entry
+    return record
+
+
 def compare_expected(fw_out: np.ndarray, expected: np.ndarray) -> dict[str, float]:
     """Firmware vs a peer's expected outputs: max/mean |Δ| and decision agreement.
 

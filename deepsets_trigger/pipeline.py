@@ -329,6 +329,10 @@ def _firmware_gap(
     if cfg.hls.synth:
         result["hls_synthesis"] = plain(report)
     result.update(_compare(evalset, conversion.outputs, keras_out, fw))
+    if len(conversion.outputs) > 1:
+        from deepsets_trigger.evaluate import compare_outputs
+
+        result["outputs"] = compare_outputs(conversion.outputs, keras_out, fw)
     _save_predictions(stage / "predictions.npz", evalset, keras_out[-1], fw[-1])
     if external is not None and external.expected is not None:
         from deepsets_trigger.evaluate import compare_expected

@@ -23,6 +23,7 @@ from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prequanti
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
 from deepsets_trigger.precision import FixedType, from_hls4ml
+from gnn_keras.conversion import check_garnet, prepare_garnet
 
 __all__ = [
     "Conversion",
@@ -109,7 +110,8 @@ def convert(
         os.close(fd)
     log = Path(log_path)
     prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
-    notes += prequantize_weights(prepared)
+    prepared, garnet_types, garnet_notes = prepare_garnet(prepared)
+    notes += garnet_notes + prequantize_weights(prepared)
     quant_layer = input_quantizer_layer(prepared)
     if hls.bit_exact and quant_layer is None:
         raise ToolkitError(
@@ -126,6 +128,10 @@ def convert(
         chosen = user_result_layers(config)
     else:
         config, chosen = model_config(prepared, hls, mode, default_precision, layer_precisions or {})
+    check_garnet(prepared, hls, config)
+    for name, t in garnet_types.items():
+        config.setdefault("LayerName", {}).setdefault(name, {}).setdefault("Precision", {})["result"] = t.hls()
+        chosen.add(name)
     with captured_output(log):
         first = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
     graph = read_graph(first)
@@ -141,6 +147,7 @@ def convert(
         softmax_table_size=None if user_hls_config is not None else hls.softmax_table_size,
         reuse_factor=int(config.get("Model", {}).get("ReuseFactor", hls.reuse_factor)),
         backend=hls.backend,
+        user_config=user_hls_config is not None,
     )
     notes += apply_fixes(config, graph, ctx)
     with captured_output(log):
@@ -154,7 +161,8 @@ def reconvert(
 ) -> Conversion:
     """Convert again with a run's final config (``hls4ml_config.yml``): no fixes, the same firmware."""
     prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
-    notes += prequantize_weights(prepared)
+    prepared, _, garnet_notes = prepare_garnet(prepared)
+    notes += garnet_notes + prequantize_weights(prepared)
     with captured_output(log_path):
         hls_model = _hls4ml_convert(prepared, hls_config, hls, Path(output_dir), hls.bit_exact)
     notes += round_weights_to_nearest(hls_model)

@@ -69,6 +69,7 @@ class FixContext:
     softmax_table_size: int | None = 1024  # None: keep the user's (or hls4ml's) table size
     reuse_factor: int = 1  # the requested model-wide reuse factor
     backend: str = "Vitis"
+    user_config: bool = False  # the starting config is the user's hls4ml config, not generated
 
 
 def read_graph(hls_model: Any) -> dict[str, LayerTypes]:
@@ -134,6 +135,41 @@ def fix_input_type(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: Fi
         _set(config, layer.name, "result", wanted)
         why = "its input quantizer's type" if ctx.input_quantizer_type else "quantization.input_precision"
         notes.append(f"input '{layer.name}' typed {wanted.ap()} ({why})")
+    return notes
+
+
+def fix_garnet_count_input(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
+    """GarNet's vertex-count input is an integer (``ap_uint<10>``), not the hit type: 128 would wrap."""
+    from gnn_keras.conversion import COUNT_TYPE, GARNET_CLASSES
+
+    notes = []
+    for layer in graph.values():
+        if layer.class_name not in GARNET_CLASSES or len(layer.inputs) < 2:
+            continue
+        count = layer.inputs[1]
+        if count in graph and graph[count].class_name == "Input" and count not in ctx.user_results:
+            _set(config, count, "result", COUNT_TYPE)
+            notes.append(f"GarNet '{layer.name}': vertex count '{count}' typed {COUNT_TYPE.ap()}")
+    return notes
+
+
+def fix_garnet_internal_types(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
+    """GarNet's internal sums and edge weights get 16 fractional bits instead of hls4ml's 10 (a user's kept)."""
+    from gnn_keras.conversion import internal_types
+
+    notes = []
+    for layer in graph.values():
+        if layer.class_name not in ("GarNet", "GarNetStack"):
+            continue
+        precision = _layer_cfg(config, layer.name).setdefault("Precision", {})
+        if not isinstance(precision, dict):
+            continue
+        for var, t in internal_types(
+            layer.input_shape[0] if layer.input_shape else 128, layer.reuse_factor or 1
+        ).items():
+            if not ctx.user_config or var not in precision:
+                precision[var] = t.hls()
+        notes.append(f"GarNet '{layer.name}': edge weights, aggregates and norm with 16 fractional bits")
     return notes
 
 
@@ -273,6 +309,8 @@ def fix_reuse_factor(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: 
 FIXES = (
     fix_reuse_factor,
     fix_input_type,
+    fix_garnet_count_input,
+    fix_garnet_internal_types,
     fix_pooling_accumulator,
     fix_logits_type,
     fix_linear_passthrough,

@@ -30,6 +30,9 @@ def custom_objects() -> dict[str, Any]:
 
     objects: dict[str, Any] = {}
     _add_supported_quantized_objects(objects)
+    from gnn_keras.layers import custom_objects as garnet_objects
+
+    objects.update(garnet_objects())
     return objects
 
 
@@ -48,13 +51,23 @@ def _rename_inbound(layer_cfg: dict[str, Any], old: str, new: str) -> None:
                 item[0] = new
 
 
-def _functional_config(model: Any) -> dict[str, Any]:
+def functional_config(model: Any) -> dict[str, Any]:
     """The model's functional config (Sequential made functional), deep-copied."""
     from tensorflow import keras
 
     if isinstance(model, keras.Sequential):
         model = keras.Model(model.inputs, model.outputs, name=model.name)
     return json.loads(json.dumps(model.get_config(), default=_serialise))
+
+
+def model_from_config(cfg: dict[str, Any]) -> Any:
+    """Build a functional model from :func:`functional_config` output (QKeras quantizers revived)."""
+    from tensorflow import keras
+
+    for layer in cfg["layers"]:
+        if str(layer.get("module", "")).startswith("qkeras"):
+            layer["config"] = _revive_quantizers(layer["config"])
+    return keras.Model.from_config(cfg, custom_objects=custom_objects())
 
 
 def _serialise(value: Any) -> Any:
@@ -91,9 +104,8 @@ def rewrite_graph(model: Any, expose_logits: bool = True) -> tuple[Any, list[str
     ``output_names`` are the Keras layer names of the rewritten model's outputs, logits first
     when exposed. Weights are copied by layer name.
     """
-    from tensorflow import keras
 
-    cfg = _functional_config(model)
+    cfg = functional_config(model)
     notes: list[str] = []
     layers = cfg["layers"]
     by_name = {layer["config"]["name"]: layer for layer in layers}
@@ -152,10 +164,7 @@ def rewrite_graph(model: Any, expose_logits: bool = True) -> tuple[Any, list[str
         if exposed:
             cfg["output_layers"] = [[n, 0, 0] for n in exposed] + cfg["output_layers"]
             outputs = exposed + outputs
-    for layer in layers:
-        if str(layer.get("module", "")).startswith("qkeras"):
-            layer["config"] = _revive_quantizers(layer["config"])
-    rebuilt = keras.Model.from_config(cfg, custom_objects=custom_objects())
+    rebuilt = model_from_config(cfg)
     for layer in rebuilt.layers:
         source = model.get_layer(renames.get(layer.name, layer.name)) if layer.weights else None
         if source is not None:
