@@ -169,7 +169,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         print(f"nothing wrong found on {record['n_samples']} samples")
     for r in record["layers"]:
         flag = f"  <- {r['cause']}" if r["cause"] else ""
-        print(f"  {r['hls_layer']:<22}{r['firmware_type'] or '-':<34}max|Δ| {_fmt(r['max_abs_diff']):>10}{flag}")
+        print(f"  {r['hls_layer']:<26}{r['firmware_type'] or '-':<34}max|Δ| {_fmt(r['max_abs_diff']):>10}{flag}")
     advice = record.get("advice")
     if advice:
         for key in ("before", "advised", "uniform"):

@@ -67,8 +67,14 @@ class ModelConfig:
     rho: list[int] = field(default_factory=lambda: [32])
     phi_width: int | None = None  # sets every φ layer's width (a grid axis); None keeps ``phi``
     aggregation: Literal["mean", "max"] = "mean"
-    head: Literal["classification", "regression"] = "classification"
+    head: Literal["classification", "regression", "both"] = "classification"  # both: GarNet's two heads
     activation: Literal["relu"] = "relu"
+    # GarNet / GarNetStack (one entry per sublayer) and the Dense layers after it
+    aggregators: list[int] = field(default_factory=lambda: [4])
+    filters: list[int] = field(default_factory=lambda: [8])
+    propagate: list[int] = field(default_factory=lambda: [8])
+    dense: list[int] = field(default_factory=lambda: [16, 8])
+    loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])  # head both: classification, regression
 
 
 @dataclass
@@ -281,6 +287,22 @@ def _validate(cfg: Config) -> None:
     for name, widths in (("model.phi", cfg.model.phi), ("model.rho", cfg.model.rho)):
         if any(w <= 0 for w in widths):
             raise ToolkitError(f"{name}: layer widths must be positive, got {widths}.")
+    garnet = cfg.model.kind in ("garnet", "garnet_stack")
+    if garnet:
+        m = cfg.model
+        if len({len(m.aggregators), len(m.filters), len(m.propagate)}) != 1 or not m.aggregators:
+            raise ToolkitError(
+                "model.aggregators, model.filters and model.propagate need one entry per GarNet sublayer each, "
+                f"got {m.aggregators}, {m.filters}, {m.propagate}."
+            )
+        if m.kind == "garnet" and len(m.aggregators) != 1:
+            raise ToolkitError("model.kind garnet has one sublayer; use garnet_stack for several.")
+        if any(w <= 0 for w in [*m.aggregators, *m.filters, *m.propagate, *m.dense]):
+            raise ToolkitError("model.aggregators/filters/propagate/dense: widths must be positive.")
+        if cfg.data.source != "calo":
+            raise ToolkitError(f"model.kind {m.kind} takes calorimeter hits: set data.source: calo.")
+    elif cfg.model.head == "both":
+        raise ToolkitError("model.head both (classification + regression) is for GarNet models only.")
     if not cfg.model.phi:
         raise ToolkitError("model.phi: a DeepSets needs at least one φ layer, e.g. phi: [32, 32, 32].")
     if cfg.model.phi_width is not None:

@@ -56,6 +56,7 @@ class EvalSet:
     task: str
     class_names: tuple[str, ...] = ()
     calib: list[np.ndarray] = field(default_factory=list)
+    energy: np.ndarray | None = None  # GarNet: true energies (GeV) for the regression head's resolution
 
 
 @dataclass
@@ -135,14 +136,24 @@ def _model_and_data(
     cfg: Config, external: External | None, timer: _Timer, progress: bool, model_cache: str | Path | None = None
 ) -> tuple[Any, EvalSet, dict[str, Any]]:
     from deepsets_trigger.data import load_dataset
+    from deepsets_trigger.models import FAMILIES
 
     if external is not None:
         model = load_keras_model(external.model, external.weights)
         return model, _external_evalset(cfg, model, external), {}
-    dataset = load_dataset(cfg.data, cfg.model.head)
-    if len(dataset.x_train) == 0:
+    if FAMILIES[cfg.model.kind].inputs == "graph":
+        from gnn_keras.data import load_graph_dataset
+
+        dataset = load_graph_dataset(cfg.data, cfg.model.head)
+        x_test, x_train = dataset.x_test, dataset.x_train
+    else:
+        dataset = load_dataset(cfg.data, cfg.model.head)
+        x_test, x_train = [dataset.x_test], [dataset.x_train]
+    if len(x_train[0]) == 0:
         raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
-    evalset = EvalSet([dataset.x_test], dataset.y_test, dataset.task, dataset.class_names, [dataset.x_train])
+    evalset = EvalSet(
+        x_test, dataset.y_test, dataset.task, dataset.class_names, x_train, getattr(dataset, "energy_test", None)
+    )
     cached = Path(model_cache) / cfg.train_hash() if model_cache is not None else None
     if cached is not None and (cached / "model.h5").is_file():
         history = json.loads((cached / "history.json").read_text())
@@ -159,8 +170,10 @@ def _train(cfg: Config, dataset: Any, progress: bool) -> tuple[Any, dict[str, An
     from deepsets_trigger.train import set_seeds, train_model
 
     set_seeds(cfg.train.seed)  # before building: the initial weights are drawn here
-    model = FAMILIES[cfg.model.kind].build(cfg, dataset.x_train.shape[1:], dataset.n_outputs)
-    return train_model(model, dataset, cfg.train, cfg.pruning, progress=progress)
+    first = dataset.x_train[0] if isinstance(dataset.x_train, list) else dataset.x_train
+    model = FAMILIES[cfg.model.kind].build(cfg, first.shape[1:], dataset.n_outputs)
+    weights = cfg.model.loss_weights if cfg.model.head == "both" else None
+    return train_model(model, dataset, cfg.train, cfg.pruning, progress=progress, loss_weights=weights)
 
 
 def _store_in_cache(cached: Path, model: Any, history: dict[str, Any]) -> None:
@@ -357,6 +370,10 @@ def _yosys_resources(cfg: Config, model: Any, analytic: dict[str, Any], stage: P
 def _compare(evalset: EvalSet, outputs: list[str], keras_out: list[np.ndarray], fw: list[np.ndarray]) -> dict[str, Any]:
     from deepsets_trigger.evaluate import compare_classification, compare_regression
 
+    if evalset.energy is not None:  # GarNet heads: sigmoid classification and/or E / 100 GeV
+        from deepsets_trigger.evaluate import compare_heads
+
+        return compare_heads(outputs, keras_out, fw, evalset.y, evalset.energy)
     if evalset.task == "regression":
         return compare_regression(keras_out[-1], fw[-1], evalset.y)
     has_logits = len(outputs) > 1
@@ -374,7 +391,7 @@ def _save_predictions(path: Path, evalset: EvalSet, keras_out: np.ndarray, fw_ou
     """Outputs of both on the test samples (for ROC curves and later diagnostics)."""
     arrays = {"keras": keras_out.astype(np.float32), "firmware": fw_out.astype(np.float32)}
     if evalset.y is not None:
-        arrays["y"] = np.asarray(evalset.y, dtype=np.float32)
+        arrays["y"] = np.asarray(evalset.y[0] if isinstance(evalset.y, list) else evalset.y, dtype=np.float32)
     np.savez_compressed(path, **arrays)
 
 

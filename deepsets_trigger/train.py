@@ -39,23 +39,37 @@ def _epoch_bar(epochs: int) -> Any:
     return EpochBar()
 
 
+def _n_samples(x: Any) -> int:
+    return len(x[0]) if isinstance(x, list) else len(x)
+
+
 def train_model(
-    model: Any, dataset: Any, train_cfg: Any, pruning_cfg: Any, progress: bool = False
+    model: Any,
+    dataset: Any,
+    train_cfg: Any,
+    pruning_cfg: Any,
+    progress: bool = False,
+    loss_weights: list[float] | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
-    """Fit ``model`` on ``dataset``; return the trained (pruning-stripped) model and its history."""
+    """Fit ``model`` on ``dataset``; return the trained (pruning-stripped) model and its history.
+
+    Datasets with several inputs (lists) and heads (``dataset.losses``) train as Keras multi-output models.
+    """
     from tensorflow import keras
 
     set_seeds(train_cfg.seed)
     classification = dataset.task == "classification"
-    has_val = len(dataset.x_val) > 0
-    steps = max(1, -(-len(dataset.x_train) // train_cfg.batch_size))
+    has_val = _n_samples(dataset.x_val) > 0
+    steps = max(1, -(-_n_samples(dataset.x_train) // train_cfg.batch_size))
     pruning = pruning_cfg.sparsity > 0
     if pruning:
         model = apply_pruning(model, pruning_cfg, steps, train_cfg.epochs)
+    losses = getattr(dataset, "losses", None)
     model.compile(
         optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
-        loss="categorical_crossentropy" if classification else "mse",
-        metrics=["accuracy"] if classification else [],
+        loss=losses or ("categorical_crossentropy" if classification else "mse"),
+        loss_weights=loss_weights if losses and len(losses) > 1 else None,
+        metrics=["accuracy"] if classification and not losses else [],
     )
     monitor = "val_loss" if has_val else "loss"
     callbacks: list[Any] = [

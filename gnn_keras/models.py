@@ -83,3 +83,27 @@ def build_garnet(spec: GarNetSpec) -> Any:
         "regression": dense(1, "regression", None)(h) if "regression" in spec.heads else None,
     }
     return keras.Model([hits, n_hits], [outputs[h] for h in spec.heads], name=spec.kind)
+
+
+def build_from_config(config: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
+    """``model.kind: garnet | garnet_stack`` from the toolkit config (QAT when ``quantization.mode`` is qat)."""
+    from deepsets_trigger.quantize import qat_widths
+
+    m, q = config.model, config.quantization
+    qat = q.mode == "qat"
+    widths = qat_widths(q) if qat else None
+    heads = HEADS if m.head == "both" else (m.head,)
+    spec = GarNetSpec(
+        kind=m.kind,
+        n_vertices=int(input_shape[0]),
+        n_features=int(input_shape[1]),
+        aggregators=list(m.aggregators),
+        filters=list(m.filters),
+        propagate=list(m.propagate),
+        dense=list(m.dense),
+        heads=heads,
+        quantize=qat,
+        total_bits=widths.B_H if widths else 8,
+        int_bits=widths.activation_integer_bits if widths else 3,
+    )
+    return build_garnet(spec)

@@ -48,15 +48,20 @@ def load_calo(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     ``data.task: classification`` separates ``data.particles`` (π0 vs π± by default);
     ``regression`` targets the cluster's true energy / 100 GeV.
     """
-    from deepsets_trigger.data.calo import CaloGenConfig, as_sets, calo_file, read_calo
+    from deepsets_trigger.data.calo import as_sets
+
+    return as_sets(calo_clusters(cfg), cfg.n_constituents, cfg.task, tuple(cfg.particles))
+
+
+def calo_clusters(cfg: Any) -> dict[str, np.ndarray]:
+    """The clusters of ``data.path``, or simulated from ``data.n_events/particles/pileup/seed`` and cached."""
+    from deepsets_trigger.data.calo import CaloGenConfig, calo_file, read_calo
 
     if cfg.path:
-        path = cfg.path
-    else:
-        gen = CaloGenConfig(cfg.n_events, tuple(cfg.particles), pileup=cfg.pileup, seed=cfg.seed)
-        gen.validate()
-        path = calo_file(gen, cfg.cache_dir, progress=sys.stderr.isatty())
-    return as_sets(read_calo(path), cfg.n_constituents, cfg.task, tuple(cfg.particles))
+        return read_calo(cfg.path)
+    gen = CaloGenConfig(cfg.n_events, tuple(cfg.particles), pileup=cfg.pileup, seed=cfg.seed)
+    gen.validate()
+    return read_calo(calo_file(gen, cfg.cache_dir, progress=sys.stderr.isatty()))
 
 
 # source name -> function(data_config) -> (x, y, class_names)

@@ -71,11 +71,17 @@ def run_inputs(cfg: Any, model: Any, n_samples: int, inputs: str | None) -> tupl
     """(test inputs, labels or None, calibration inputs): from ``--inputs`` or the run's data config."""
     from deepsets_trigger.data import load_dataset
     from deepsets_trigger.io import read_inputs
+    from deepsets_trigger.models import FAMILIES
 
     if inputs is not None:
         shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
         x = read_inputs(inputs, shapes)
         return [a[:n_samples] for a in x], None, x
+    if FAMILIES[cfg.model.kind].inputs == "graph":  # GarNet: [hits, hit count]; the advisor does not apply
+        from gnn_keras.data import load_graph_dataset
+
+        graph = load_graph_dataset(cfg.data, cfg.model.head)
+        return [a[:n_samples] for a in graph.x_test], None, graph.x_train
     data = load_dataset(cfg.data, cfg.model.head)
     return [data.x_test[:n_samples]], data.y_test[:n_samples], [data.x_train if len(data.x_train) else data.x_test]
 
@@ -106,6 +112,8 @@ def diagnose_run(
         cfg, model, conversion = load_run(run_dir, Path(tmp))
         x, y, calib = run_inputs(cfg, model, n_samples, inputs)
         record, reports = diagnose(conversion, x[0] if len(x) == 1 else x)
+        if any(r["hls_class"] in ("GarNet", "GarNetStack") for r in record["layers"]):
+            record["note"] = "GarNet layers are traced as one block (their internals are not exposed by hls4ml)"
         record["run"] = str(run_dir)
         if advise:
             from deepsets_trigger.diagnose.advisor import advise as run_advisor

@@ -24,6 +24,7 @@ class ModelFamily:
     builder: str  # "module:function", imported lazily
     check_conversion: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    inputs: str = "sets"  # sets: one (C, F) array; graph: [hits (V, F), hit count] from calorimeter clusters
 
     def build(self, config: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
         return _load(self.builder)(config, input_shape, n_outputs)
@@ -47,3 +48,12 @@ def register(family: ModelFamily) -> None:
 
 
 register(ModelFamily("deepsets", "deepsets_trigger.models.deepsets:build_deepsets"))
+for _kind in ("garnet", "garnet_stack"):
+    register(
+        ModelFamily(
+            _kind,
+            "gnn_keras.models:build_from_config",
+            "gnn_keras.conversion:check_garnet",
+            inputs="graph",
+        )
+    )
