@@ -122,8 +122,13 @@ def test_quantized_garnet_agrees_where_plain_hls4ml_does_not(clusters, tmp_path)
     plain_reg = np.asarray(out[1]).reshape(-1)
     plain_res = _resolution(plain_reg, clusters[1][1]["energy"])
     max_reg = float(np.max(np.abs(plain_reg - keras[1][:, 0])))
-    print(f"QAT plain hls4ml: resolution firmware {plain_res:.4f}, max |Δ regression| {max_reg:.3f}")
-    assert max_reg > 0.2 or abs(plain_res / res_k - 1) > 0.1  # plain firmware computes another network
+    plain_agreement = float(np.mean((np.asarray(out[0]).reshape(-1) > 0.5) == (keras[0][:, 0] > 0.5)))
+    print(
+        f"QAT plain hls4ml: agreement {plain_agreement:.4f}, resolution firmware {plain_res:.4f}, "
+        f"max |Δ regression| {max_reg:.3f}"
+    )
+    # plain firmware computes another network (measured: agreement 0.907, resolution 0.628 vs 0.342)
+    assert plain_agreement < 0.99 and abs(plain_res / res_k - 1) > 0.1 and max_reg > 0.2
 
 
 def _garnet_model(**overrides):
