@@ -161,7 +161,14 @@ def _cmd_resources(args: argparse.Namespace) -> int:
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     from deepsets_trigger.diagnose import diagnose_run
 
-    record = diagnose_run(args.run_dir, args.out, args.n_samples, args.inputs, args.advise, args.target_ratio)
+    external = None
+    if args.model is not None:
+        if args.hls_config is None:
+            raise ToolkitError("diagnose --model needs --hls-config (the hls4ml YAML to convert it with).")
+        external = (args.model, args.weights, args.hls_config)
+    record = diagnose_run(
+        args.run_dir, args.out, args.n_samples, args.inputs, args.advise, args.target_ratio, external=external
+    )
     out = Path(args.out or args.run_dir)
     if record["culprit_layer"]:
         print(f"cause: {record['culprit_layer']} — {record['cause']}: {record['explanation']}")
@@ -277,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     res.set_defaults(func=_cmd_resources)
 
     diag = sub.add_parser("diagnose", help="which layer makes the firmware differ from Keras, and why")
-    diag.add_argument("run_dir", help="a 'deepsets-trigger run' output directory")
+    diag.add_argument("run_dir", nargs="?", help="a 'deepsets-trigger run' output directory")
+    diag.add_argument("--model", help="instead of RUN_DIR: a Keras model (.h5, or .json with --weights)")
+    diag.add_argument("--weights", help="HDF5 weights for a JSON --model")
+    diag.add_argument("--hls-config", dest="hls_config", help="the hls4ml YAML the --model is converted with")
     diag.add_argument("--n-samples", dest="n_samples", type=int, default=1000, help="test samples to trace")
     diag.add_argument("--inputs", help="inputs (.npy or text, one sample per row) instead of the run's data")
     diag.add_argument("--out", help="where diagnosis.json/.md and plots go (default: RUN_DIR)")

@@ -183,3 +183,26 @@ def test_advisor_beats_the_smallest_uniform_precision(tmp_path, capsys):
     assert advised["total_bits"] < uniform["total_bits"]
     assert (tmp_path / "run" / "advised_hls4ml_config.yml").is_file()
     assert np.isfinite(advised["bops"]) and advised["bops"] > 0
+
+
+def test_diagnose_a_model_with_its_own_hls4ml_yaml(float_run, tmp_path, capsys):
+    """`diagnose --model M.h5 --hls-config C.yml --inputs X.npy --out DIR`: the user's config, as written."""
+    import yaml
+
+    run, _, data = float_run
+    config = {
+        "Backend": "Vitis",
+        "IOType": "io_parallel",
+        "HLSConfig": {
+            "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+            "LayerName": {"phi_1": {"Precision": {"result": "ap_fixed<8,1>"}}},
+        },
+    }
+    (tmp_path / "hls.yml").write_text(yaml.safe_dump(config))
+    np.save(tmp_path / "x.npy", data.x_test[:300])
+    args = ["diagnose", "--model", str(run / "model.h5"), "--hls-config", str(tmp_path / "hls.yml")]
+    assert main([*args, "--inputs", str(tmp_path / "x.npy"), "--out", str(tmp_path / "d")]) == 0
+    record = json.loads((tmp_path / "d" / "diagnosis.json").read_text())
+    assert record["culprit_layer"] == "phi_1" and record["cause"] == "wrap" and record["n_samples"] == 300
+    assert main([*args, "--out", str(tmp_path / "e")]) == 2  # no inputs
+    assert "--inputs" in capsys.readouterr().err

@@ -67,6 +67,19 @@ def load_run(run_dir: str | Path, work_dir: Path) -> tuple[Any, Any, Any]:
     return cfg, model, conversion
 
 
+def load_external(model_path: str, weights: str | None, hls_config: str, work_dir: Path) -> tuple[Any, Any]:
+    """(model, conversion) of a user's Keras model and hls4ml YAML, converted exactly as configured."""
+    from deepsets_trigger.config import HLSSettings
+    from deepsets_trigger.convert import reconvert
+    from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
+    from deepsets_trigger.io import load_keras_model
+
+    model = load_keras_model(model_path, weights)
+    config, settings, _ = read_user_hls_config(hls_config)
+    hls = HLSSettings(**settings_from_user(settings))
+    return model, reconvert(model, config, hls, work_dir / "hls4ml_prj", work_dir / "hls4ml.log")
+
+
 def run_inputs(cfg: Any, model: Any, n_samples: int, inputs: str | None) -> tuple[list[np.ndarray], Any, Any]:
     """(test inputs, labels or None, calibration inputs): from ``--inputs`` or the run's data config."""
     from deepsets_trigger.data import load_dataset
@@ -87,14 +100,18 @@ def run_inputs(cfg: Any, model: Any, n_samples: int, inputs: str | None) -> tupl
 
 
 def diagnose_run(
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     out: str | Path | None = None,
     n_samples: int = DEFAULT_SAMPLES,
     inputs: str | None = None,
     advise: bool = False,
     target_ratio: float = 0.99,
+    external: tuple[str, str | None, str] | None = None,
 ) -> dict[str, Any]:
-    """Diagnose a run directory; writes ``diagnosis.json``, ``diagnosis.md`` and plots into ``out``."""
+    """Diagnose a run directory, or ``external = (model, weights, hls4ml YAML)`` with ``inputs``.
+
+    Writes ``diagnosis.json``, ``diagnosis.md`` and plots into ``out`` (default: the run directory).
+    """
     import tempfile
 
     from deepsets_trigger.diagnose.plots import plot_errors, plot_ranges
@@ -105,16 +122,24 @@ def diagnose_run(
         raise ToolkitError(f"--n-samples must be positive, got {n_samples}.")
     if not 0 < target_ratio <= 1.5:
         raise ToolkitError(f"--target-ratio must be in (0, 1.5], got {target_ratio}.")
+    if (run_dir is None) == (external is None):
+        raise ToolkitError("diagnose takes a run directory, or --model with --hls-config and --inputs (not both).")
+    if external is not None and (inputs is None or out is None or advise):
+        raise ToolkitError("diagnosing --model needs --hls-config, --inputs and --out (and no --advise).")
     out = Path(out) if out is not None else Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_file_target(out / "diagnosis.json")
     with tempfile.TemporaryDirectory(prefix="diagnose-") as tmp:
-        cfg, model, conversion = load_run(run_dir, Path(tmp))
+        if external is not None:
+            model, conversion = load_external(*external, Path(tmp))
+            cfg = None
+        else:
+            cfg, model, conversion = load_run(run_dir, Path(tmp))
         x, y, calib = run_inputs(cfg, model, n_samples, inputs)
         record, reports = diagnose(conversion, x[0] if len(x) == 1 else x)
         if any(r["hls_class"] in ("GarNet", "GarNetStack") for r in record["layers"]):
             record["note"] = "GarNet layers are traced as one block (their internals are not exposed by hls4ml)"
-        record["run"] = str(run_dir)
+        record["run"] = str(run_dir) if run_dir is not None else external[0]
         if advise:
             from deepsets_trigger.diagnose.advisor import advise as run_advisor
 
