@@ -218,6 +218,7 @@ def test_garnet_through_run_and_diagnose(tmp_path, capsys):
         "model": {"kind": "garnet", "head": "both"},
         "train": {"epochs": 10, "batch_size": 128},
         "quantization": {"mode": "ptq", "precision": "ap_fixed<16,6>", "input_precision": HIT_TYPE},
+        "pruning": {"sparsity": 0.5},  # the Dense parts; the GarNet layer is not pruned
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 0
@@ -225,6 +226,7 @@ def test_garnet_through_run_and_diagnose(tmp_path, capsys):
     assert result["status"] == "ok" and result["logit_agreement"] >= 0.99
     assert abs(result["resolution_firmware"] / result["resolution_keras"] - 1) <= 0.03
     assert result["auc_keras"] >= 0.9 and set(result["outputs"]) == {"classification", "regression"}
+    assert 0.3 < result["sparsity"] < 0.5  # 50 % of the Dense weights, none of GarNet's
     assert main(["diagnose", str(tmp_path / "run"), "--n-samples", "200"]) == 0
     record = json.loads((tmp_path / "run" / "diagnosis.json").read_text())
     rows = {r["hls_layer"]: r for r in record["layers"]}
