@@ -151,7 +151,7 @@ def _cmd_resources(args: argparse.Namespace) -> int:
         print(
             f"yosys {record['yosys_version']} synth_xilinx -family {record['family']}: CARRY={record['carry']}, "
             f"da4ml's LUT estimate {record['da4ml_lut_estimate']:.0f}; RTL bit-exact vs Keras on "
-            f"{record['verified']['n_samples']} random inputs; Verilog in {record['rtl']}"
+            f"{record['verified']['n_samples']} random inputs; Verilog in {Path(args.path) / record['rtl']}"
         )
     if "implementation" in record:
         print("after Vivado synthesis: " + ", ".join(f"{k}={v}" for k, v in record["implementation"].items()))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.config import Config
+from deepsets_trigger.data.arrays import as_list
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import (
     load_keras_model,
@@ -135,25 +136,12 @@ def run_point(
 def _model_and_data(
     cfg: Config, external: External | None, timer: _Timer, progress: bool, model_cache: str | Path | None = None
 ) -> tuple[Any, EvalSet, dict[str, Any]]:
-    from deepsets_trigger.data import load_dataset
-    from deepsets_trigger.models import FAMILIES
-
     if external is not None:
         model = load_keras_model(external.model, external.weights)
         return model, _external_evalset(cfg, model, external), {}
-    if FAMILIES[cfg.model.kind].inputs == "graph":
-        from gnn_keras.data import load_graph_dataset
-
-        dataset = load_graph_dataset(cfg.data, cfg.model.head)
-        x_test, x_train = dataset.x_test, dataset.x_train
-    else:
-        dataset = load_dataset(cfg.data, cfg.model.head)
-        x_test, x_train = [dataset.x_test], [dataset.x_train]
-    if len(x_train[0]) == 0:
+    dataset, evalset = load_data(cfg)
+    if len(evalset.calib[0]) == 0:
         raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
-    evalset = EvalSet(
-        x_test, dataset.y_test, dataset.task, dataset.class_names, x_train, getattr(dataset, "energy_test", None)
-    )
     cached = Path(model_cache) / cfg.train_hash() if model_cache is not None else None
     if cached is not None and (cached / "model.h5").is_file():
         history = json.loads((cached / "history.json").read_text())
@@ -165,13 +153,32 @@ def _model_and_data(
     return model, evalset, history
 
 
+def load_data(cfg: Config) -> tuple[Any, EvalSet]:
+    """The training dataset of ``cfg`` and its evaluation set (test inputs, labels; training inputs to calibrate).
+
+    The model family says what it eats: DeepSets sets, or GarNet's ``[hits, hit count]`` graphs.
+    """
+    from deepsets_trigger.data import load_dataset
+    from deepsets_trigger.models import FAMILIES
+
+    if FAMILIES[cfg.model.kind].inputs == "graph":
+        from gnn_keras.data import load_graph_dataset
+
+        graph = load_graph_dataset(cfg.data, cfg.model.head)
+        evalset = EvalSet(graph.x_test, graph.y_test, graph.task, graph.class_names, graph.x_train, graph.energy_test)
+        return graph, evalset
+    data = load_dataset(cfg.data, cfg.model.head)
+    return data, EvalSet([data.x_test], data.y_test, data.task, data.class_names, [data.x_train])
+
+
 def _train(cfg: Config, dataset: Any, progress: bool) -> tuple[Any, dict[str, Any]]:
     from deepsets_trigger.models import FAMILIES
     from deepsets_trigger.train import set_seeds, train_model
 
     set_seeds(cfg.train.seed)  # before building: the initial weights are drawn here
-    first = dataset.x_train[0] if isinstance(dataset.x_train, list) else dataset.x_train
-    model = FAMILIES[cfg.model.kind].build(cfg, first.shape[1:], dataset.n_outputs)
+    family = FAMILIES[cfg.model.kind]
+    model = family.build(cfg, as_list(dataset.x_train)[0].shape[1:], dataset.n_outputs)
+    family.check(model, cfg.hls)  # a rule the conversion would break fails before training, not after
     weights = cfg.model.loss_weights if cfg.model.head == "both" else None
     return train_model(model, dataset, cfg.train, cfg.pruning, progress=progress, loss_weights=weights)
 
@@ -296,12 +303,8 @@ def _firmware_gap(
 
     from deepsets_trigger.convert import compile_model, convert, measured_sparsity, predict
     from deepsets_trigger.io import captured_output
-    from deepsets_trigger.models import FAMILIES
     from deepsets_trigger.resources import TOTALS, estimate
 
-    family = FAMILIES.get(cfg.model.kind) if external is None else None
-    if family is not None:
-        family.check(model, cfg.hls)
     with timer("convert_s"):
         conversion = convert(
             model,
@@ -332,7 +335,7 @@ def _firmware_gap(
             with captured_output(conversion.log_path):
                 report = conversion.hls_model.build(csim=False, synth=True, vsynth=False)
     keras_out = conversion.keras_model.predict(x, verbose=0, batch_size=1024)
-    keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in _as_list(keras_out)]
+    keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in as_list(keras_out)]
     result: dict[str, Any] = {
         **{key: resources[key] for key in TOTALS},
         "sparsity": measured_sparsity(conversion.hls_model),
@@ -359,12 +362,9 @@ def _yosys_resources(cfg: Config, model: Any, analytic: dict[str, Any], stage: P
     if cfg.quantization.mode != "qat":
         notes.append("hls.resource_source yosys needs a QAT model (quantized weights): analytic numbers used")
         return analytic
-    from deepsets_trigger.resources.yosys import yosys_resources
+    from deepsets_trigger.resources.yosys import run_record
 
-    record = {**yosys_resources(model, stage, cache_dir=cfg.data.cache_dir), "bops": analytic["bops"]}
-    record["rtl"] = "rtl"  # relative: the stage directory is renamed when published
-    write_json(stage / "resources_yosys.json", record)
-    return record
+    return run_record(model, stage, analytic, cache_dir=cfg.data.cache_dir)
 
 
 def _compare(evalset: EvalSet, outputs: list[str], keras_out: list[np.ndarray], fw: list[np.ndarray]) -> dict[str, Any]:
@@ -393,10 +393,6 @@ def _save_predictions(path: Path, evalset: EvalSet, keras_out: np.ndarray, fw_ou
     if evalset.y is not None:
         arrays["y"] = np.asarray(evalset.y[0] if isinstance(evalset.y, list) else evalset.y, dtype=np.float32)
     np.savez_compressed(path, **arrays)
-
-
-def _as_list(values: Any) -> list[Any]:
-    return values if isinstance(values, list) else [values]
 
 
 # --- record -----------------------------------------------------------------------------

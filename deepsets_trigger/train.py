@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from deepsets_trigger.data.arrays import n_samples
 from deepsets_trigger.prune import apply_pruning, pruning_end_epoch, strip_pruning
 
 
@@ -39,10 +40,6 @@ def _epoch_bar(epochs: int) -> Any:
     return EpochBar()
 
 
-def _n_samples(x: Any) -> int:
-    return len(x[0]) if isinstance(x, list) else len(x)
-
-
 def train_model(
     model: Any,
     dataset: Any,
@@ -59,8 +56,8 @@ def train_model(
 
     set_seeds(train_cfg.seed)
     classification = dataset.task == "classification"
-    has_val = _n_samples(dataset.x_val) > 0
-    steps = max(1, -(-_n_samples(dataset.x_train) // train_cfg.batch_size))
+    has_val = n_samples(dataset.x_val) > 0
+    steps = max(1, -(-n_samples(dataset.x_train) // train_cfg.batch_size))
     pruning = pruning_cfg.sparsity > 0
     if pruning:
         model = apply_pruning(model, pruning_cfg, steps, train_cfg.epochs)

@@ -36,9 +36,10 @@ def garnet_layers(model: Any) -> list[Any]:
     return [layer for layer in model.layers if type(layer).__name__ in GARNET_CLASSES]
 
 
-def _reuse_factor(name: str, hls: Any, hls_config: dict[str, Any] | None) -> int:
+def _reuse_factor(layer: Any, hls: Any, hls_config: dict[str, Any] | None) -> int:
     config = hls_config or {}
-    for section in (config.get("LayerName", {}).get(name, {}), config.get("LayerType", {}).get("GarNetStack", {})):
+    by_name = config.get("LayerName", {}).get(layer.name, {})
+    for section in (by_name, config.get("LayerType", {}).get(type(layer).__name__, {})):
         if "ReuseFactor" in section:
             return int(section["ReuseFactor"])
     return int(config.get("Model", {}).get("ReuseFactor", hls.reuse_factor))
@@ -69,7 +70,7 @@ def check_garnet(model: Any, hls: Any, hls_config: dict[str, Any] | None = None)
         if cfg.get("input_format") != "xn":
             raise ToolkitError(f"{where}: input_format must be 'xn' (hits, vertex count) for hls4ml.")
         n_vertices = int(layer.input_shape[0][1])
-        rf = _reuse_factor(layer.name, hls, hls_config)
+        rf = _reuse_factor(layer, hls, hls_config)
         if n_vertices % rf:
             raise ToolkitError(
                 f"{where}: V_max = {n_vertices} is not divisible by the reuse factor {rf} (hls4ml's vertex loop "
@@ -130,7 +131,7 @@ def prepare_garnet(model: Any) -> tuple[Any, dict[str, FixedType], list[str]]:
     weights: dict[str, list[np.ndarray]] = {}
     types: dict[str, FixedType] = {}
     for layer in quantized:
-        if any(type(s[3]).__name__ == "QActivation" and output_type(layer) is None for s in _sublayers(layer)):
+        if type(_sublayers(layer)[-1][3]).__name__ == "QActivation" and output_type(layer) is None:
             raise ToolkitError(f"GarNet layer {layer.name!r}: only a quantized_bits output quantizer is supported.")
         values = []
         for flr, s, fout, _ in _sublayers(layer):

@@ -33,6 +33,7 @@ __all__ = [
     "measured_sparsity",
     "predict",
     "reconvert",
+    "softmax_producers",
     "trace",
 ]
 
@@ -65,7 +66,8 @@ def _hls4ml_convert(model: Any, config: dict[str, Any], hls: Any, output_dir: Pa
     )
 
 
-def _softmax_producers(model: Any) -> list[str]:
+def softmax_producers(model: Any) -> list[str]:
+    """Names of the layers whose outputs feed a softmax activation (the logits)."""
     names = []
     for layer in model.layers:
         activation = getattr(getattr(layer, "activation", None), "__name__", "")
@@ -139,7 +141,7 @@ def convert(
     absorbed = None if quant_layer is None else quant_layer.name not in graph
     ctx = FixContext(
         user_results=chosen,
-        output_ranges=_observed_ranges(prepared, _softmax_producers(prepared), calib_x),
+        output_ranges=_observed_ranges(prepared, softmax_producers(prepared), calib_x),
         input_quantizer_type=graph[quant_layer.name].result if absorbed is False else None,
         input_precision=None
         if absorbed or (user_hls_config is not None and _user_sets_input(config, graph))

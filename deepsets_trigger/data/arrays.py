@@ -11,6 +11,16 @@ from deepsets_trigger.data.jet_features import JET_CLASSES
 from deepsets_trigger.errors import ToolkitError
 
 
+def as_list(x: Any) -> list[Any]:
+    """A model's inputs (or outputs) as a list: one array, or the list of several."""
+    return x if isinstance(x, list) else [x]
+
+
+def n_samples(x: Any) -> int:
+    """Samples in one array or in a list of per-input arrays."""
+    return len(as_list(x)[0])
+
+
 def read_npy(path: str | Path, what: str) -> np.ndarray:
     """``np.load`` with a clear error for a missing, corrupt or pickled file."""
     path = Path(path)

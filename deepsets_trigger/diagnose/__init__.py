@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.data.arrays import n_samples
 from deepsets_trigger.diagnose.layers import LayerReport, compare_layers, culprit, keras_layer_outputs
 from deepsets_trigger.errors import ToolkitError
+from gnn_keras.conversion import GARNET_CLASSES
 
 __all__ = ["diagnose", "diagnose_run", "load_run"]
 
@@ -37,7 +39,7 @@ def diagnose(conversion: Any, x: Any) -> tuple[dict[str, Any], list[LayerReport]
         "culprit_hls_layer": found.hls_layer if found else None,
         "cause": found.cause if found else None,
         "explanation": found.detail if found else "no layer leaves its type's range and no error jump was found",
-        "n_samples": int(len(x[0] if isinstance(x, list) else x)),
+        "n_samples": n_samples(x),
         "layers": [r.to_dict() for r in reports],
     }
     return record, reports
@@ -82,21 +84,18 @@ def load_external(model_path: str, weights: str | None, hls_config: str, work_di
 
 def run_inputs(cfg: Any, model: Any, n_samples: int, inputs: str | None) -> tuple[list[np.ndarray], Any, Any]:
     """(test inputs, labels or None, calibration inputs): from ``--inputs`` or the run's data config."""
-    from deepsets_trigger.data import load_dataset
     from deepsets_trigger.io import read_inputs
-    from deepsets_trigger.models import FAMILIES
+    from deepsets_trigger.pipeline import load_data
 
     if inputs is not None:
         shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
         x = read_inputs(inputs, shapes)
         return [a[:n_samples] for a in x], None, x
-    if FAMILIES[cfg.model.kind].inputs == "graph":  # GarNet: [hits, hit count]; the advisor does not apply
-        from gnn_keras.data import load_graph_dataset
-
-        graph = load_graph_dataset(cfg.data, cfg.model.head)
-        return [a[:n_samples] for a in graph.x_test], None, graph.x_train
-    data = load_dataset(cfg.data, cfg.model.head)
-    return [data.x_test[:n_samples]], data.y_test[:n_samples], [data.x_train if len(data.x_train) else data.x_test]
+    _, evalset = load_data(cfg)
+    x = [a[:n_samples] for a in evalset.x]
+    # GarNet heads (sigmoid, energy) are not what the advisor scores: no labels for it
+    y = None if evalset.energy is not None else evalset.y[:n_samples]
+    return x, y, evalset.calib if len(evalset.calib[0]) else evalset.x
 
 
 def diagnose_run(
@@ -127,8 +126,6 @@ def diagnose_run(
     if external is not None and (inputs is None or out is None or advise):
         raise ToolkitError("diagnosing --model needs --hls-config, --inputs and --out (and no --advise).")
     out = Path(out) if out is not None else Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    check_file_target(out / "diagnosis.json")
     with tempfile.TemporaryDirectory(prefix="diagnose-") as tmp:
         if external is not None:
             model, conversion = load_external(*external, Path(tmp))
@@ -137,16 +134,21 @@ def diagnose_run(
             cfg, model, conversion = load_run(run_dir, Path(tmp))
         x, y, calib = run_inputs(cfg, model, n_samples, inputs)
         record, reports = diagnose(conversion, x[0] if len(x) == 1 else x)
-        if any(r["hls_class"] in ("GarNet", "GarNetStack") for r in record["layers"]):
+        out.mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no directory behind
+        check_file_target(out / "diagnosis.json")
+        if any(r["hls_class"] in GARNET_CLASSES for r in record["layers"]):
             record["note"] = "GarNet layers are traced as one block (their internals are not exposed by hls4ml)"
         record["run"] = str(run_dir) if run_dir is not None else external[0]
         if advise:
             from deepsets_trigger.diagnose.advisor import advise as run_advisor
 
             record["advice"] = run_advisor(cfg, model, x, y, calib, target_ratio, Path(tmp), out)
+    import matplotlib.pyplot as plt
+
     figures = {"diagnosis_ranges.png": plot_ranges(reports), "diagnosis_errors.png": plot_errors(reports)}
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
+        plt.close(fig)
     write_text_atomic(out / "diagnosis.md", markdown(record))
     write_json(out / "diagnosis.json", record)
     return record

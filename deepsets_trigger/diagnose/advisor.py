@@ -27,28 +27,22 @@ MAX_FRACTIONAL = 16
 
 def observed_integer_bits(model: Any, calib: Any) -> dict[str, dict[str, int]]:
     """``{layer: {result|weight|bias: I}}`` for every Dense, activation and pooling layer."""
+    from deepsets_trigger.convert import softmax_producers
     from deepsets_trigger.diagnose.layers import keras_layer_outputs
 
     values = keras_layer_outputs(model, calib)
+    logits = set(softmax_producers(model))  # typed by the toolkit's own fix from the observed range
     bits: dict[str, dict[str, int]] = {}
     for layer in model.layers:
         cls = type(layer).__name__
         is_softmax = getattr(getattr(layer, "activation", None), "__name__", "") == "softmax"
-        if cls == "InputLayer" or is_softmax or layer.name not in values or layer.name == _logits_name(model):
+        if cls == "InputLayer" or is_softmax or layer.name not in values or layer.name in logits:
             continue
         entry = {"result": integer_bits_for(MARGIN * float(np.max(np.abs(values[layer.name]))))}
         for kind, w in zip(("weight", "bias"), layer.get_weights(), strict=False):
             entry[kind] = integer_bits_for(float(np.max(np.abs(w))) if w.size else 0.0)
         bits[layer.name] = entry
     return bits
-
-
-def _logits_name(model: Any) -> str | None:
-    last = model.layers[-1]
-    if getattr(getattr(last, "activation", None), "__name__", "") == "softmax":
-        inbound = last._inbound_nodes[0].inbound_layers
-        return inbound.name if not isinstance(inbound, list) else inbound[0].name
-    return None
 
 
 def per_layer(bits: dict[str, dict[str, int]], fractional: int) -> dict[str, dict[str, FixedType]]:
@@ -114,14 +108,15 @@ class _Evaluator:
         }
 
 
-def _smallest(lo: int, hi: int, reaches: Any) -> tuple[int, dict[str, Any]] | None:
-    """Smallest n in [lo, hi] whose evaluation reaches the target (bisection; the last is re-checked)."""
+def _smallest(lo: int, hi: int, evaluate: Any, target: float) -> tuple[int, dict[str, Any]] | None:
+    """Smallest n in [lo, hi] whose evaluation reaches the target accuracy ratio (bisection)."""
     results: dict[int, dict[str, Any]] = {}
 
     def ok(n: int) -> bool:
         if n not in results:
-            results[n] = reaches(n)
-        return results[n]["reached"]
+            results[n] = evaluate(n)
+        ratio = results[n]["accuracy_ratio"]
+        return ratio is not None and ratio >= target
 
     if not ok(hi):
         return None
@@ -154,31 +149,30 @@ def advise(
     i_max = max(i for kinds in bits.values() for i in kinds.values())
 
     def advised(f: int) -> dict[str, Any]:
-        widest = max(i for kinds in bits.values() for i in kinds.values()) + f
-        r = evaluate(f"per-layer ap_fixed<I+{f},I>", FixedType(widest, i_max), per_layer(bits, f))
-        return {**r, "reached": r["accuracy_ratio"] is not None and r["accuracy_ratio"] >= target_ratio}
+        return evaluate(f"per-layer ap_fixed<I+{f},I>", FixedType(i_max + f, i_max), per_layer(bits, f))
 
     def uniform(w: int) -> dict[str, Any]:
-        t = FixedType(w, i_max)
-        r = evaluate(f"uniform {t}", t, {})
-        return {**r, "reached": r["accuracy_ratio"] is not None and r["accuracy_ratio"] >= target_ratio}
+        return evaluate(f"uniform {FixedType(w, i_max)}", FixedType(w, i_max), {})
 
-    found = _smallest(1, MAX_FRACTIONAL, advised)
+    found = _smallest(1, MAX_FRACTIONAL, advised, target_ratio)
     if found is None:
         raise ToolkitError(
             f"no per-layer precision up to {MAX_FRACTIONAL} fractional bits reaches accuracy ratio {target_ratio}; "
             "lower --target-ratio or check the run (diagnosis.md)."
         )
-    baseline = _smallest(i_max + 1, i_max + MAX_FRACTIONAL, uniform)
+    baseline = _smallest(i_max + 1, i_max + MAX_FRACTIONAL, uniform, target_ratio)
     best = found[1]
     path = out / "advised_hls4ml_config.yml"
     write_text_atomic(path, yaml.safe_dump(plain(best["hls_config"]), sort_keys=False))
-    strip = ("hls_config", "reached")
+
+    def public(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r.items() if k != "hls_config"}
+
     return {
         "target_ratio": target_ratio,
-        "before": {k: v for k, v in before.items() if k != "hls_config"},
-        "advised": {k: v for k, v in best.items() if k not in strip},
-        "uniform": {k: v for k, v in baseline[1].items() if k not in strip}
+        "before": public(before),
+        "advised": public(best),
+        "uniform": public(baseline[1])
         if baseline
         else {"label": f"no uniform ap_fixed<W,{i_max}> up to W={i_max + MAX_FRACTIONAL} reaches the target"},
         "integer_bits": bits,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.data.arrays import as_list, n_samples
 from deepsets_trigger.precision import FixedType, from_hls4ml
 
 JUMP_FACTOR = 4.0  # the relative error grows this much over the layer before it …
@@ -66,13 +67,10 @@ def keras_layer_outputs(keras_model: Any, x: Any) -> dict[str, np.ndarray]:
 
     with captured_output("/dev/null"):
         outputs = get_ymodel_keras(keras_model, x)
-    n = len(x[0] if isinstance(x, list) else x)
+    n = n_samples(x)
     values = {name: np.asarray(v, dtype=np.float64).reshape(n, -1) for name, v in outputs.items()}
-    for tensor, array in zip(keras_model.inputs, x if isinstance(x, list) else [x], strict=True):
-        values[tensor.name.split(":")[0]] = np.asarray(array, dtype=np.float64).reshape(n, -1)
-    for layer in keras_model.layers:
-        if type(layer).__name__ == "InputLayer":
-            values[layer.name] = values.get(layer.name, values[keras_model.inputs[0].name.split(":")[0]])
+    for name, array in zip(keras_model.input_names, as_list(x), strict=True):
+        values[name] = np.asarray(array, dtype=np.float64).reshape(n, -1)
     return values
 
 

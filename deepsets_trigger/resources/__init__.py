@@ -35,9 +35,7 @@ def resources_of(path: str | Path, source: str | None = None) -> dict[str, Any]:
         return analytic
     if (path / "resources_yosys.json").is_file():
         return json.loads((path / "resources_yosys.json").read_text())
-    from deepsets_trigger.io import load_keras_model, write_json
-    from deepsets_trigger.resources.yosys import yosys_resources
+    from deepsets_trigger.io import load_keras_model
+    from deepsets_trigger.resources.yosys import run_record
 
-    record = {**yosys_resources(load_keras_model(path / "model.h5"), path), "bops": analytic.get("bops")}
-    write_json(path / "resources_yosys.json", record)
-    return record
+    return run_record(load_keras_model(path / "model.h5"), path, analytic)

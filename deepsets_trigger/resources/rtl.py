@@ -40,7 +40,6 @@ class Traced:
 
     comb: Any  # da4ml CombLogic
     input_shape: tuple[int, ...]
-    input_layer: str
     output_layer: str
     input_kif: tuple[int, int, int]
     notes: list[str] = field(default_factory=list)
@@ -139,13 +138,15 @@ def trace_keras(model: Any) -> Traced:
         ) from None
 
     layers = _chain(model)
-    if not layers or type(layers[0]).__name__ != "QActivation" or _quantizer_kif(layers[0].activation, "")[0] != "bits":
+    first_is_quantizer = bool(layers) and type(layers[0]).__name__ == "QActivation"
+    kind = _quantizer_kif(layers[0].activation, "input quantizer") if first_is_quantizer else None
+    if kind is None or kind[0] != "bits":
         raise ToolkitError(
             "the yosys tier needs an input quantizer (QActivation(quantized_bits)) right after Input: "
             "it defines the RTL input type."
         )
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    _, k, i, f = _quantizer_kif(layers[0].activation, "input quantizer")
+    _, k, i, f = kind
     inp = FixedVariableArrayInput(input_shape, solver_options={"search_all_decompose_dc": False})
     arr = inp.quantize(k, i, f)
     notes: list[str] = []
@@ -182,7 +183,7 @@ def trace_keras(model: Any) -> Traced:
             )
         output_layer = layer.name
     comb = comb_trace(inp, arr.ravel() if arr.ndim > 1 else arr)
-    return Traced(comb, input_shape, layers[0].name, output_layer, (k, i, f), notes)
+    return Traced(comb, input_shape, output_layer, (k, i, f), notes)
 
 
 def random_inputs(traced: Traced, n: int, seed: int = 0) -> np.ndarray:

@@ -65,9 +65,14 @@ def count_cells(cells: dict[str, int]) -> dict[str, int]:
     return {"lut": total(_LUT), "ff": total(_FF), "carry": total(_CARRY), "dsp": total(_DSP), "bram": int(bram)}
 
 
-def synthesize(rtl_dir: Path, family: str, timeout: float = 3600) -> dict[str, Any]:
-    """Run ``synth_xilinx`` on a da4ml project directory; returns the cell counts."""
-    command, version = find_yosys()
+def synthesize(
+    rtl_dir: Path, family: str, timeout: float = 3600, yosys: tuple[list[str], tuple[int, ...]] | None = None
+) -> dict[str, Any]:
+    """Run ``synth_xilinx`` on a da4ml project directory; returns the cell counts.
+
+    ``yosys``: the ``(command, version)`` of :func:`find_yosys`, when the caller already has it.
+    """
+    command, version = yosys or find_yosys()
     if family == "xcup" and version < XCUP_MIN_VERSION:
         raise ToolkitError(
             f"yosys {'.'.join(map(str, version))} mis-maps UltraScale+ (xcup); use family xc7 or yosys ≥ 0.70 "
@@ -118,12 +123,12 @@ def yosys_resources(
     from deepsets_trigger.resources.rtl import pipeline_stages, trace_keras, verify, write_verilog
 
     traced = trace_keras(model)
+    verification = verify(traced, model, n=n_verify)  # before anything is written
     rtl_dir = Path(work_dir) / "rtl"
     if rtl_dir.exists():
         shutil.rmtree(rtl_dir)
     rtl_model = write_verilog(traced, rtl_dir, latency_cutoff)
-    verification = verify(traced, model, n=n_verify)
-    _, version = find_yosys()
+    command, version = find_yosys()
     family = family or default_family(version)
     logic = (rtl_dir / "model" / "pipeline.json").read_text()
     key = stable_hash({"logic": logic, "family": family, "cutoff": latency_cutoff, "yosys": version})
@@ -132,7 +137,7 @@ def yosys_resources(
     if from_cache:
         synth = json.loads(cached.read_text())
     else:
-        synth = synthesize(rtl_dir, family, timeout=timeout)
+        synth = synthesize(rtl_dir, family, timeout=timeout, yosys=(command, version))
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             write_json(cached, synth)
@@ -150,7 +155,21 @@ def yosys_resources(
         "latency_cutoff": latency_cutoff,
         "da4ml_lut_estimate": float(traced.comb.cost),
         "verified": verification,
-        "rtl": str(rtl_dir),
+        "rtl": "rtl",  # relative to work_dir (a run directory is renamed when it is published)
         "from_cache": from_cache,
         "notes": traced.notes,
     }
+
+
+def run_record(
+    model: Any,
+    run_dir: str | Path,
+    analytic: dict[str, Any],
+    cache_dir: str | Path | None = "~/.cache/deepsets-trigger",
+) -> dict[str, Any]:
+    """The yosys record of a run directory (BOPs from the analytic model), written as ``resources_yosys.json``."""
+    from deepsets_trigger.io import write_json
+
+    record = {**yosys_resources(model, run_dir, cache_dir=cache_dir), "bops": analytic.get("bops")}
+    write_json(Path(run_dir) / "resources_yosys.json", record)
+    return record
