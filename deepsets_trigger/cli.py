@@ -17,12 +17,12 @@ from deepsets_trigger.errors import ToolkitError
 
 
 def _parse_override(text: str) -> tuple[str, Any]:
-    import yaml
+    from deepsets_trigger.config import parse_yaml
 
     if "=" not in text:
         raise ToolkitError(f"--set {text!r}: write KEY=VALUE, e.g. --set quantization.weight_bits=6.")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    return key.strip(), parse_yaml(value, f"--set {text!r}: the value")
 
 
 def _load_run_config(args: argparse.Namespace) -> Any:
@@ -54,9 +54,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _load_run_config(args)
     external = None
     if args.model is not None:
-        external = External(args.model, args.weights, args.hls_config, args.inputs, args.expected)
-    result = run_point(cfg, args.out, external=external, progress=sys.stderr.isatty())
-    _print_result(result, Path(args.out))
+        trusted = tuple(args.trust_custom_layers or ())
+        external = External(args.model, args.weights, args.hls_config, args.inputs, args.expected, trusted)
+    out = Path(args.out)
+    before = out.exists()
+    try:
+        result = run_point(cfg, out, external=external, progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        if before:
+            print(f"interrupted: {out} was left exactly as it was", file=sys.stderr)
+        elif out.exists():
+            print(f"interrupted: what was computed is in {out} (result.json says status failed)", file=sys.stderr)
+        else:
+            print("interrupted: nothing was written", file=sys.stderr)
+        raise
+    _print_result(result, out)
     return 0 if result["status"] == "ok" else 1
 
 
@@ -67,21 +79,30 @@ def _cmd_study(args: argparse.Namespace) -> int:
     raw = read_yaml_mapping(args.config, "config file")
     for override in args.set or []:
         set_path(raw, *_parse_override(override))
-    if args.point_timeout is not None and args.point_timeout <= 0:
+    if args.point_timeout is not None and not 0 < args.point_timeout < float("inf"):
         raise ToolkitError(f"--point-timeout must be positive seconds, got {args.point_timeout}.")
-    summary = run_study(
-        raw,
-        args.out,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        resume=args.resume,
-        retry_failed=args.retry_failed,
-        point_timeout=args.point_timeout,
-        progress=sys.stderr.isatty(),
-    )
+    if args.retry_failed and not args.resume:
+        raise ToolkitError("--retry-failed re-runs the failed points of an existing study: add --resume.")
+    try:
+        summary = run_study(
+            raw,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            retry_failed=args.retry_failed,
+            point_timeout=args.point_timeout,
+            progress=sys.stderr.isatty(),
+        )
+    except KeyboardInterrupt:
+        if (Path(args.out) / "results.sqlite").exists():
+            print(f"interrupted: finished points are kept in {args.out}; continue with --resume", file=sys.stderr)
+        raise
+    kept = f", {summary.skipped} kept from before" if summary.skipped else ""
+    invalid = f", {summary.invalid} invalid" if summary.invalid else ""
     print(
-        f"study: {summary.total} points — {summary.ok} ok, {summary.failed} failed "
-        f"({summary.ran} run now, {summary.skipped} kept from before) in {summary.wall_s:.0f} s"
+        f"study: {summary.total} points — {summary.ok} ok, {summary.failed} failed{invalid} "
+        f"({summary.ran} run now{kept}) in {summary.wall_s:.0f} s"
     )
     print(f"results: {summary.out / 'results.csv'} (store: {summary.out / 'results.sqlite'})")
     return 0 if summary.failed == 0 else 1
@@ -96,7 +117,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from deepsets_trigger.io import check_file_target
+    from deepsets_trigger.io import check_replaceable_file
 
     if args.data_command == "jets":
         from deepsets_trigger.data.pythia_jets import JetGenConfig, generate_jets, write_jet_file
@@ -104,7 +125,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
         cfg = JetGenConfig(args.n_jets, args.seed, workers, args.pt_min, args.pt_max)
         cfg.validate()
-        check_file_target(Path(args.out))
+        check_replaceable_file(Path(args.out))
         constituents, jets = generate_jets(cfg, progress=sys.stderr.isatty())
         write_jet_file(args.out, constituents, jets, cfg)
         print(f"jets: {len(jets)} written to {args.out}")
@@ -114,7 +135,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         particles = tuple(p.strip() for p in args.particles.split(",") if p.strip())
         cfg = CaloGenConfig(args.n_events, particles, args.e_min, args.e_max, args.pileup, args.seed)
         cfg.validate()
-        check_file_target(Path(args.out))
+        check_replaceable_file(Path(args.out))
         write_calo_file(args.out, generate_calo(cfg, progress=sys.stderr.isatty()), cfg)
         print(f"calo: {args.n_events} events written to {args.out}")
     else:
@@ -165,7 +186,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     if args.model is not None:
         if args.hls_config is None:
             raise ToolkitError("diagnose --model needs --hls-config (the hls4ml YAML to convert it with).")
-        external = (args.model, args.weights, args.hls_config)
+        external = (args.model, args.weights, args.hls_config, tuple(args.trust_custom_layers or ()))
     record = diagnose_run(
         args.run_dir, args.out, args.n_samples, args.inputs, args.advise, args.target_ratio, external=external
     )
@@ -220,6 +241,17 @@ def _print_result(result: dict[str, Any], out: Path) -> None:
     print(f"results: {out / 'result.json'}")
 
 
+def _add_trust(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-custom-layers",
+        dest="trust_custom_layers",
+        action="append",
+        metavar="MODULE",
+        help="accept the Keras layer classes of MODULE (a module name or .py path) in --model; this IMPORTS AND "
+        "RUNS that module's code. Without it, model files may hold Keras/QKeras layers only",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepsets-trigger",
@@ -238,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. hls.reuse_factor=2"
     )
+    _add_trust(run)
     run.set_defaults(func=_cmd_run)
 
     study = sub.add_parser("study", help="run a grid of points in isolated workers into a results store")
@@ -295,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument(
         "--target-ratio", dest="target_ratio", type=float, default=0.99, help="advisor target accuracy ratio"
     )
+    _add_trust(diag)
     diag.set_defaults(func=_cmd_diagnose)
 
     report = sub.add_parser("report", help="plots and report.md of a study directory")
@@ -315,14 +349,27 @@ def _quiet_libraries() -> None:
         warnings.filterwarnings("ignore", module=module)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what batch systems send) handled exactly like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
     _quiet_libraries()
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished work is kept in the output directory", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print("interrupted" + (" (SIGTERM)" if isinstance(exc, Terminated) else ""), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -7,10 +7,12 @@ fail here, at the edge, with the valid choices listed; nothing below re-validate
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,10 +25,14 @@ from deepsets_trigger.precision import parse_precision
 
 @dataclass
 class NormalisationConfig:
-    """How inputs are scaled: ``fixed`` ranges, or ``standard``/``robust`` fitted on train only."""
+    """How inputs are scaled: ``fixed`` ranges, or ``standard``/``robust`` fitted on train only.
 
-    kind: Literal["fixed", "standard", "robust", "none"] = "fixed"
-    scale: list[float] | None = None  # per feature, for kind: fixed
+    ``auto`` (the default) is ``fixed`` when a ``scale`` is given and ``standard`` otherwise:
+    unscaled physics inputs (pT in GeV) would saturate the firmware's input type.
+    """
+
+    kind: Literal["auto", "fixed", "standard", "robust", "none"] = "auto"
+    scale: list[float] | None = None  # per feature, for kind: fixed (or auto)
 
 
 @dataclass
@@ -252,8 +258,13 @@ def _check_value(path: str, value: Any, annotation: Any) -> Any:
             raise ToolkitError(f"{path}: expected a whole number, got {value!r}.")
         return value
     if annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ToolkitError(f"{path}: expected a number, got {value!r}.")
+        if not math.isfinite(value):
+            raise ToolkitError(f"{path}: {value!r} is not a finite number; give a real value.")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -271,19 +282,19 @@ def _from_dict(cls: type, raw: Any, path: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in raw if k not in names]
     if unknown:
-        raise ToolkitError(
-            f"{path}: unknown key {unknown[0]!r}. Valid keys in {path or 'the config'}: {', '.join(names)}."
-        )
+        where = f"{path}: unknown key" if path else "unknown top-level section"
+        raise ToolkitError(f"{where} {unknown[0]!r}. Valid keys in {path or 'the config'}: {', '.join(names)}.")
     kwargs = {k: _check_value(f"{path}.{k}" if path else k, v, hints[k]) for k, v in raw.items()}
     return cls(**kwargs)
 
 
 def _validate(cfg: Config) -> None:
-    for section in (cfg.data, cfg.model, cfg.train, cfg.quantization, cfg.pruning, cfg.hls):
+    for name in ("data", "model", "train", "quantization", "pruning", "hls"):
+        section = getattr(cfg, name)
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
             if f.name in _POSITIVE_INTS and value is not None and value <= 0:
-                raise ToolkitError(f"{type(section).__name__}.{f.name} must be positive, got {value}.")
+                raise ToolkitError(f"{name}.{f.name} must be positive, got {value}.")
     for name, widths in (("model.phi", cfg.model.phi), ("model.rho", cfg.model.rho)):
         if any(w <= 0 for w in widths):
             raise ToolkitError(f"{name}: layer widths must be positive, got {widths}.")
@@ -343,7 +354,7 @@ def _validate(cfg: Config) -> None:
                     )
                 parse_precision(text, where=f"quantization.precision.{layer}{'.' + kind if kind else ''}")
     parse_precision(q.input_precision, where="quantization.input_precision")
-    if cfg.data.normalisation.kind == "fixed" and cfg.data.normalisation.scale is not None:
+    if cfg.data.normalisation.kind in ("fixed", "auto") and cfg.data.normalisation.scale is not None:
         if any(s == 0 for s in cfg.data.normalisation.scale):
             raise ToolkitError("data.normalisation.scale: a scale of 0 would divide by zero.")
     from deepsets_trigger.models import FAMILIES  # light: no TensorFlow import
@@ -359,17 +370,53 @@ def config_from_dict(raw: dict[str, Any] | None) -> Config:
     return cfg
 
 
-def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; ``what`` names it in errors (e.g. ``--hls-config``)."""
+def _strict_loader() -> type:
+    """``yaml.SafeLoader`` that refuses duplicate keys (YAML lets the last one win silently)."""
     import yaml
 
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (only one may be given)", key_node.start_mark
+                )
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return StrictLoader
+
+
+def parse_yaml(text: str, where: str, loader: type | None = None) -> Any:
+    """Parse YAML text; errors become one line naming ``where``, the line and column, and the problem."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=loader or _strict_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ToolkitError(f"{where} is not valid YAML{at}: {problem}; fix the syntax there.") from None
+
+
+def read_yaml_mapping(path: str | Path, what: str, loader: type | None = None) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; ``what`` names it in errors (e.g. ``--hls-config``)."""
     path = Path(path)
+    if path.is_dir():
+        raise ToolkitError(f"{what}: {str(path)!r} is a directory; pass the path of a YAML file.")
     if not path.is_file():
         raise ToolkitError(f"{what}: file {str(path)!r} does not exist; pass the path of a YAML file.")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ToolkitError(f"{what}: {str(path)!r} is not valid YAML: {exc}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ToolkitError(f"{what}: cannot read {str(path)!r} as text ({exc}); pass a YAML file.") from None
+    raw = parse_yaml(text, f"{what} {str(path)!r}", loader)
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -386,6 +433,9 @@ def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``raw['a']['b'] = value`` for ``dotted='a.b'`` (used for grids and CLI overrides)."""
     keys = dotted.split(".")
     node = raw
-    for key in keys[:-1]:
+    for depth, key in enumerate(keys[:-1]):
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            where = ".".join(keys[: depth + 1])
+            raise ToolkitError(f"{dotted}: {where} is a value, not a section; set {where} itself.")
     node[keys[-1]] = value

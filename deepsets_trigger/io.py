@@ -7,7 +7,8 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,33 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Strict JSON (no NaN/Infinity, which other parsers reject): non-finite numbers become null."""
+    text = json.dumps(finite(payload), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    write_text_atomic(path, text + "\n")
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN/inf float (NumPy's too) replaced by ``None``."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.ndarray):
+        return finite(value.tolist())
+    return value
+
+
+def non_finite_paths(value: Any, prefix: str = "") -> list[str]:
+    """Key paths of the NaN/inf numbers in ``value`` (to say why a result is null)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite_paths(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in non_finite_paths(v, f"{prefix}[{i}]")]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return [prefix]
+    return []
 
 
 def plain(value: Any) -> Any:
@@ -48,62 +75,181 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+MARKER = ".deepsets-trigger.json"  # in every directory the toolkit writes: the entries it owns
+
+
+def _marker(out: Path) -> dict[str, Any] | None:
+    try:
+        payload = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) and isinstance(payload.get("files"), list) else None
+
+
+def mark_outputs(out: Path, kind: str, names: list[str] | None = None) -> None:
+    """Record that the toolkit wrote ``names`` in ``out`` (default: every entry); kept entries stay listed."""
+    previous = _marker(out)
+    files = set(previous["files"]) if previous else set()
+    files.update(names if names is not None else (p.name for p in out.iterdir() if p.name != MARKER))
+    kind = previous.get("kind", kind) if previous else kind
+    write_json(out / MARKER, {"written_by": "deepsets-trigger", "kind": kind, "files": sorted(files)})
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file the toolkit wrote, with one clear error when it is truncated or edited badly."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ToolkitError(
+            f"{what} {str(path)!r} is not readable JSON ({exc}); run the command that writes it again."
+        ) from None
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """Entries of the directory ``out`` that the toolkit did not write (all of them without a marker)."""
+    marker = _marker(out)
+    owned = set(marker["files"]) | {MARKER} if marker else set()
+    return sorted(p.name for p in out.iterdir() if p.name not in owned)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(parent: Path, pattern: str = ".*.partial-*") -> list[Path]:
+    """Remove staging directories in ``parent`` whose process is gone (a kill -9 or power cut left them)."""
+    removed = []
+    for path in parent.glob(pattern) if parent.is_dir() else ():
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def check_writable_parent(out: Path, flag: str = "--out") -> Path:
+    """The existing, writable parent directory of ``out`` (created if missing)."""
+    parent = out.absolute().parent
+    ancestor = parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ToolkitError(f"{flag} {str(out)!r}: {str(ancestor)!r} is a file, not a directory; choose another path.")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ToolkitError(
+            f"{flag} {str(out)!r}: cannot create {str(parent)!r} ({exc.strerror}); choose a writable location."
+        ) from None
+    if not os.access(parent, os.W_OK):
+        raise ToolkitError(f"{flag} {str(out)!r}: cannot write to {str(parent)!r}; choose a writable location.")
+    return parent
+
+
 def check_output_dir(out: Path) -> None:
-    """Refuse an ``--out`` that would destroy something that is not a previous run."""
+    """Refuse an ``--out`` that would destroy anything the toolkit did not write itself."""
     if out.exists() and not out.is_dir():
         raise ToolkitError(f"--out {str(out)!r} exists and is a file; give a directory path.")
-    if out.is_dir() and any(out.iterdir()) and not (out / "result.json").exists():
-        raise ToolkitError(
-            f"--out {str(out)!r} exists, is not empty and holds no result.json; choose a new directory "
-            "(a previous run's directory is replaced)."
-        )
-    parent = out.resolve().parent
-    if not parent.exists():
-        with contextlib.suppress(OSError):
-            parent.mkdir(parents=True)
-    if not os.access(parent, os.W_OK):
-        raise ToolkitError(f"--out {str(out)!r}: cannot write to {str(parent)!r}; choose a writable location.")
+    if out.is_dir():
+        foreign = foreign_entries(out)
+        if foreign:
+            raise ToolkitError(
+                f"--out {str(out)!r} holds files deepsets-trigger did not write (e.g. {foreign[0]!r}); choose a new "
+                "directory (only a directory written by a previous run is replaced)."
+            )
+    check_writable_parent(out)
 
 
-def check_file_target(path: Path) -> None:
+def check_file_target(path: Path, flag: str = "--out") -> None:
     """An output file's directory must exist and be writable (the file is written atomically)."""
-    parent = path.resolve().parent
     if path.is_dir():
-        raise ToolkitError(f"--out {str(path)!r} is a directory; give a file name, e.g. {path / 'data.h5'}.")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ToolkitError(f"--out {str(path)!r}: {str(parent)!r} is not a writable directory.")
+        raise ToolkitError(f"{flag} {str(path)!r} is a directory; give a file name, e.g. {path / 'data.h5'}.")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        what = "is a file, not a directory" if parent.exists() else "does not exist"
+        raise ToolkitError(f"{flag} {str(path)!r}: {str(parent)!r} {what}; choose an existing directory.")
+    if not os.access(parent, os.W_OK) or not _can_create(parent):
+        raise ToolkitError(f"{flag} {str(path)!r}: {str(parent)!r} is not a writable directory.")
+
+
+def check_replaceable_file(path: Path, flag: str = "--out") -> None:
+    """Like :func:`check_file_target`, and an existing file must be a data file the toolkit wrote."""
+    check_file_target(path, flag)
+    if path.exists() and not _toolkit_hdf5(path):
+        raise ToolkitError(
+            f"{flag} {str(path)!r} exists and was not written by deepsets-trigger; choose a new file name "
+            "(only the toolkit's own data files are replaced)."
+        )
+
+
+def _toolkit_hdf5(path: Path) -> bool:
+    import h5py
+
+    try:
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            return "deepsets-trigger" in str(f.attrs.get("generator", ""))
+    except OSError:
+        return False
+
+
+def _can_create(directory: Path) -> bool:
+    """Really create and remove a file: ``os.access`` says yes to root on read-only filesystems like /proc."""
+    probe = directory / f".deepsets-trigger-probe-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
-def staged_directory(out: Path) -> Iterator[Path]:
-    """Yield a staging directory that replaces ``out`` on success and vanishes on a user error.
+def staged_directory(out: Path, kind: str = "run") -> Iterator[Path]:
+    """Yield a staging directory that replaces ``out`` only when the work in it finishes.
 
-    A :class:`ToolkitError` leaves nothing in ``out``. Any other exit (a failed compile, an
-    interrupt) still publishes what was computed; the caller records the failure inside.
+    A :class:`ToolkitError` leaves nothing. An interrupt (Ctrl-C, SIGTERM) or a crash leaves an
+    earlier run in ``out`` exactly as it was; with no earlier run, what was computed is published
+    (the caller records the failure inside). ``out`` gets a marker listing the entries it owns.
     """
     check_output_dir(out)
-    staging = out.resolve().parent / f".{out.name}.partial-{os.getpid()}"
+    parent = out.absolute().parent
+    remove_stale_partials(parent, f".{out.name}.partial-*")
+    staging = parent / f".{out.name}.partial-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise ToolkitError(
+            f"--out {str(out)!r}: cannot create it ({exc.strerror}); choose a writable location."
+        ) from None
     try:
         yield staging
     except ToolkitError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     except BaseException:
-        if any(staging.iterdir()):
-            _publish(staging, out)
-        else:
+        if out.exists() or not any(staging.iterdir()):
             shutil.rmtree(staging, ignore_errors=True)
+        else:
+            _publish(staging, out, kind)
         raise
-    _publish(staging, out)
+    _publish(staging, out, kind)
 
 
-def _publish(staging: Path, out: Path) -> None:
+def _publish(staging: Path, out: Path, kind: str) -> None:
+    mark_outputs(staging, kind)
     old = None
     if out.exists():
-        old = out.resolve().parent / f".{out.name}.old-{os.getpid()}"
+        old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, old)
     os.replace(staging, out)
     if old is not None:
@@ -130,30 +276,38 @@ def captured_output(log_path: Path | str) -> Iterator[None]:
             os.close(saved[1])
 
 
-def load_keras_model(path: str | Path, weights: str | Path | None = None) -> Any:
-    """Load ``.h5``/``.keras`` (with QKeras objects) or Keras JSON + HDF5 weights."""
+def load_keras_model(path: str | Path, weights: str | Path | None = None, trusted: Sequence[str] = ()) -> Any:
+    """Load ``.h5``/``.keras`` (with QKeras objects) or Keras JSON + HDF5 weights.
+
+    The stored config is checked first (:mod:`deepsets_trigger.model_files`): a file with a
+    ``Lambda`` or an unknown class is refused before Keras deserialises anything. ``trusted``
+    modules (``--trust-custom-layers``) are imported and their layer classes accepted.
+
+    Raises:
+        ToolkitError: missing or unreadable files, or a model that could run code.
+    """
     from deepsets_trigger.convert.keras_prep import custom_objects
+    from deepsets_trigger.model_files import check_model_file, trusted_objects
 
     path = Path(path)
-    if not path.is_file():
-        raise ToolkitError(f"--model: file {str(path)!r} does not exist.")
+    if path.suffix == ".json" and weights is None:
+        raise ToolkitError(f"--model {str(path)!r} is Keras JSON: also pass --weights WEIGHTS.h5.")
+    if weights is not None and not Path(weights).is_file():
+        what = "is a directory" if Path(weights).is_dir() else "does not exist"
+        raise ToolkitError(f"--weights: {str(weights)!r} {what}; pass an HDF5 weights file.")
+    objects = {**custom_objects(), **trusted_objects(trusted)}
+    check_model_file(path, objects)
     from tensorflow import keras
 
-    objects = custom_objects()
     try:
         if path.suffix == ".json":
-            if weights is None:
-                raise ToolkitError(f"--model {str(path)!r} is Keras JSON: also pass --weights WEIGHTS.h5.")
-            if not Path(weights).is_file():
-                raise ToolkitError(f"--weights: file {str(weights)!r} does not exist.")
             model = keras.models.model_from_json(path.read_text(), custom_objects=objects)
             model.load_weights(str(weights))
         else:
-            model = keras.models.load_model(str(path), custom_objects=objects, compile=False)
+            kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}
+            model = keras.models.load_model(str(path), custom_objects=objects, compile=False, **kwargs)
             if weights is not None:
                 model.load_weights(str(weights))
-    except ToolkitError:
-        raise
     except Exception as exc:  # Keras raises OSError, ValueError, KeyError... for bad files
         raise ToolkitError(
             f"cannot load the model from {str(path)!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}. "
@@ -162,23 +316,40 @@ def load_keras_model(path: str | Path, weights: str | Path | None = None) -> Any
     return model
 
 
-def _read_array(path: str | Path, what: str) -> np.ndarray:
+def read_array(path: str | Path, what: str) -> np.ndarray:
+    """A finite, non-empty numeric array from ``.npy`` or whitespace-separated text (one sample per row)."""
     from deepsets_trigger.data.arrays import read_npy
 
     path = Path(path)
     if path.suffix == ".npy":
-        return read_npy(path, what)
-    if not path.is_file():
-        raise ToolkitError(f"{what}: file {str(path)!r} does not exist.")
-    try:
-        return np.loadtxt(path, ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise ToolkitError(f"{what}: {str(path)!r} is not whitespace-separated numbers ({exc}).") from None
+        array = read_npy(path, what)
+    else:
+        if path.is_dir():
+            raise ToolkitError(f"{what}: {str(path)!r} is a directory; pass a .npy or text file.")
+        if not path.is_file():
+            raise ToolkitError(f"{what}: file {str(path)!r} does not exist.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numpy warns about empty files; refused below
+                array = np.loadtxt(path, ndmin=2, dtype=np.float64)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ToolkitError(f"{what}: {str(path)!r} is not whitespace-separated numbers ({exc}).") from None
+    if array.size == 0:
+        raise ToolkitError(f"{what}: {str(path)!r} holds no values; write one sample per row.")
+    bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+    if bad.any():
+        raise ToolkitError(
+            f"{what}: {str(path)!r} contains NaN or infinite values in {int(bad.sum())} sample(s) "
+            f"(first at row {int(np.flatnonzero(bad)[0])}); clean or drop those samples."
+        )
+    return array
 
 
-def read_inputs(path: str | Path, input_shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+def read_inputs(
+    path: str | Path, input_shapes: list[tuple[int, ...]], raw: np.ndarray | None = None
+) -> list[np.ndarray]:
     """One sample per row, flattened; extra inputs (e.g. GarNet's hit count) follow on the row."""
-    raw = _read_array(path, "--inputs")
+    raw = read_array(path, "--inputs") if raw is None else raw
     sizes = [int(np.prod(s)) for s in input_shapes]
     if len(input_shapes) == 1 and raw.ndim == len(input_shapes[0]) + 1 and tuple(raw.shape[1:]) == input_shapes[0]:
         return [raw.astype(np.float32)]
@@ -189,8 +360,6 @@ def read_inputs(path: str | Path, input_shapes: list[tuple[int, ...]]) -> list[n
             f"--inputs: each sample has {flat.shape[1]} values but the model expects {sum(sizes)} ({shapes}); "
             "write one sample per row, flattened, with any extra inputs following on the row."
         )
-    if not np.isfinite(flat).all():
-        raise ToolkitError("--inputs contains NaN or infinite values; clean the file.")
     out, start = [], 0
     for shape, size in zip(input_shapes, sizes, strict=True):
         out.append(flat[:, start : start + size].reshape((len(flat), *shape)).astype(np.float32))
@@ -198,12 +367,19 @@ def read_inputs(path: str | Path, input_shapes: list[tuple[int, ...]]) -> list[n
     return out
 
 
-def read_expected(path: str | Path, n_samples: int) -> np.ndarray:
-    """A peer's expected outputs, one sample per row."""
-    expected = _read_array(path, "--expected")
+def read_expected(
+    path: str | Path, n_samples: int, n_outputs: int | None = None, raw: np.ndarray | None = None
+) -> np.ndarray:
+    """A peer's expected outputs, one sample per row, ``n_outputs`` columns (the model's last output)."""
+    expected = read_array(path, "--expected") if raw is None else raw
     expected = expected.reshape(len(expected), -1)
     if len(expected) != n_samples:
         raise ToolkitError(
             f"--expected has {len(expected)} rows but --inputs has {n_samples} samples; they must match."
+        )
+    if n_outputs is not None and expected.shape[1] != n_outputs:
+        raise ToolkitError(
+            f"--expected has {expected.shape[1]} column(s) but the model's output has {n_outputs}; write one row "
+            f"of {n_outputs} value(s) per sample."
         )
     return expected

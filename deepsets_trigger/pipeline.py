@@ -9,6 +9,7 @@ A point never knows it is part of a study. :func:`run_point` writes into ``out``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -25,7 +26,9 @@ from deepsets_trigger.data.arrays import as_list
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import (
     load_keras_model,
+    non_finite_paths,
     plain,
+    read_array,
     read_expected,
     read_inputs,
     staged_directory,
@@ -33,8 +36,11 @@ from deepsets_trigger.io import (
     write_text_atomic,
 )
 from deepsets_trigger.precision import FixedType, parse_precision
+from deepsets_trigger.train import TrainingFailed
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SATURATION_NOTE_ABOVE = 0.01  # fraction of input values outside the firmware input type worth a note
 
 
 @dataclass
@@ -46,6 +52,7 @@ class External:
     hls_config: str | None = None
     inputs: str | None = None
     expected: str | None = None
+    trusted: tuple[str, ...] = ()  # --trust-custom-layers: modules whose layer classes may be loaded
 
 
 @dataclass
@@ -102,19 +109,25 @@ def run_point(
     loaded instead of trained again (a study's float model serves all its PTQ precisions).
     """
     out = Path(out)
-    hls_user = _read_user_hls(external, cfg)
+    hls_user = _read_user_hls(external)
+    if hls_user is not None:
+        cfg = dataclasses.replace(cfg, hls=dataclasses.replace(cfg.hls, **hls_user.settings))
     _check_synthesis_tool(cfg)
+    arrays = _read_external_arrays(external)  # a bad --inputs/--expected fails before any model loads
     with staged_directory(out) as stage:
         timer = _Timer()
-        model, evalset, history = _model_and_data(cfg, external, timer, progress, model_cache)
+        try:
+            model, evalset, history = _model_and_data(cfg, external, timer, progress, model_cache, arrays)
+        except TrainingFailed as exc:
+            return _training_failed(cfg, stage, timer, exc)
         precision = _precision(cfg, model, external, hls_user)
-        result = _describe(cfg, model, external, precision, evalset)
+        result = _describe(cfg, external, precision, evalset, hls_user)
         result["timings"] = timer.timings
         _save_model(model, stage / "model.h5")
         write_json(stage / "history.json", history)
         _write_config(stage / "config.yaml", cfg)
         try:
-            result.update(_firmware_gap(cfg, model, evalset, precision, hls_user, external, stage, timer))
+            result.update(_firmware_gap(cfg, model, evalset, precision, hls_user, external, stage, timer, arrays))
             result["status"], result["error"] = "ok", None
         except ToolkitError:
             raise
@@ -122,23 +135,65 @@ def run_point(
             result["status"] = "failed"
             result["error"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
             (stage / "error.txt").write_text(traceback.format_exc())
-            write_json(stage / "result.json", result)
+            _write_result(stage, result)
             if isinstance(exc, KeyboardInterrupt):
                 raise
             return result
-        write_json(stage / "result.json", result)
+        _write_result(stage, result)
+    return result
+
+
+def _write_result(stage: Path, result: dict[str, Any]) -> None:
+    """``result.json`` in strict JSON: undefined numbers are null, and ``null_reasons`` says why."""
+    undefined = non_finite_paths(result)
+    if undefined:
+        result["null_reasons"] = {path: _null_reason(path) for path in undefined}
+    write_json(stage / "result.json", result)
+
+
+def _null_reason(path: str) -> str:
+    if path.startswith("auc_"):
+        return "AUC undefined: the test samples hold no sample of this class, or only this class"
+    return "not a finite number (NaN or infinite)"
+
+
+def _training_failed(cfg: Config, stage: Path, timer: _Timer, exc: Exception) -> dict[str, Any]:
+    """A training that diverged is a failed point with its reason (no model to convert)."""
+    precision = _precision(cfg, None, None, None)
+    result = {**_describe(cfg, None, precision, None, None), "timings": timer.timings}
+    result["status"], result["error"] = "failed", str(exc)
+    _write_config(stage / "config.yaml", cfg)
+    write_json(stage / "history.json", exc.history if isinstance(exc, TrainingFailed) else {})
+    _write_result(stage, result)
     return result
 
 
 # --- data and model ---------------------------------------------------------------------
 
 
+def _read_external_arrays(external: External | None) -> dict[str, np.ndarray]:
+    """``--inputs`` and ``--expected`` as raw arrays (finite, non-empty), read before anything heavy."""
+    if external is None:
+        return {}
+    arrays = {}
+    if external.inputs is not None:
+        arrays["inputs"] = read_array(external.inputs, "--inputs")
+    if external.expected is not None:
+        arrays["expected"] = read_array(external.expected, "--expected")
+    return arrays
+
+
 def _model_and_data(
-    cfg: Config, external: External | None, timer: _Timer, progress: bool, model_cache: str | Path | None = None
+    cfg: Config,
+    external: External | None,
+    timer: _Timer,
+    progress: bool,
+    model_cache: str | Path | None = None,
+    arrays: dict[str, np.ndarray] | None = None,
 ) -> tuple[Any, EvalSet, dict[str, Any]]:
     if external is not None:
-        model = load_keras_model(external.model, external.weights)
-        return model, _external_evalset(cfg, model, external), {}
+        model = load_keras_model(external.model, external.weights, external.trusted)
+        return model, _external_evalset(cfg, model, external, arrays or {}), {}
     dataset, evalset = load_data(cfg)
     if len(evalset.calib[0]) == 0:
         raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
@@ -197,13 +252,16 @@ def _store_in_cache(cached: Path, model: Any, history: dict[str, Any]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _external_evalset(cfg: Config, model: Any, external: External) -> EvalSet:
+def _external_evalset(cfg: Config, model: Any, external: External, arrays: dict[str, np.ndarray]) -> EvalSet:
     from deepsets_trigger.data import load_dataset
 
     shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
-    task = "classification" if int(np.prod(model.outputs[-1].shape[1:])) > 1 else "regression"
+    n_outputs = int(np.prod(model.outputs[-1].shape[1:]))
+    task = "classification" if n_outputs > 1 else "regression"
     if external.inputs is not None:
-        x = read_inputs(external.inputs, shapes)
+        x = read_inputs(external.inputs, shapes, arrays["inputs"])
+        if "expected" in arrays:  # checked now: before the conversion, not after it
+            read_expected(external.expected, len(x[0]), n_outputs, arrays["expected"])
         return EvalSet(x, None, task, (), x)
     data = load_dataset(cfg.data, task)
     if tuple(data.x_test.shape[1:]) != shapes[0]:
@@ -218,15 +276,22 @@ def _external_evalset(cfg: Config, model: Any, external: External) -> EvalSet:
 # --- precision --------------------------------------------------------------------------
 
 
-def _read_user_hls(external: External | None, cfg: Config) -> tuple[dict[str, Any], list[str]] | None:
+@dataclass(frozen=True)
+class UserHLS:
+    """A user's hls4ml YAML: its ``HLSConfig``, the ``hls`` settings it implies, and notes."""
+
+    config: dict[str, Any]
+    settings: dict[str, Any]
+    notes: list[str]
+
+
+def _read_user_hls(external: External | None) -> UserHLS | None:
     if external is None or external.hls_config is None:
         return None
     from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
 
     hls, settings, notes = read_user_hls_config(external.hls_config)
-    for key, value in settings_from_user(settings).items():
-        setattr(cfg.hls, key, value)
-    return hls, notes
+    return UserHLS(hls, settings_from_user(settings), notes)
 
 
 def _check_synthesis_tool(cfg: Config) -> None:
@@ -254,10 +319,10 @@ def _precision(cfg: Config, model: Any, external: External | None, hls_user: Any
         return Precision("qat", parse_precision("ap_fixed<16,6>"), {}, w.B_H, w.A_H, w.integer_bits)
     if external is not None and _is_qkeras(model):
         bits, integer, act = _qkeras_bits(model)
-        default = parse_precision("ap_fixed<16,6>") if hls_user is None else _user_default(hls_user[0])
+        default = parse_precision("ap_fixed<16,6>") if hls_user is None else _user_default(hls_user.config)
         return Precision("qat", default, {}, bits, act, integer)
     if hls_user is not None:
-        default = _user_default(hls_user[0])
+        default = _user_default(hls_user.config)
         return Precision("ptq", default, {}, default.width, default.width, default.integer)
     default, layers = ptq_layer_precisions(q)
     mode = "float" if q.mode == "float" else "ptq"
@@ -294,14 +359,22 @@ def _firmware_gap(
     model: Any,
     evalset: EvalSet,
     precision: Precision,
-    hls_user: Any,
+    hls_user: UserHLS | None,
     external: External | None,
     stage: Path,
     timer: _Timer,
+    arrays: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     import yaml
 
-    from deepsets_trigger.convert import compile_model, convert, measured_sparsity, predict
+    from deepsets_trigger.convert import (
+        compile_model,
+        convert,
+        input_saturated_fraction,
+        layer_reuse_factors,
+        measured_sparsity,
+        predict,
+    )
     from deepsets_trigger.io import captured_output
     from deepsets_trigger.resources import TOTALS, estimate
 
@@ -315,10 +388,10 @@ def _firmware_gap(
             layer_precisions=precision.layers,
             input_precision=parse_precision(cfg.quantization.input_precision),
             calib_x=evalset.calib[0] if len(evalset.calib) == 1 else evalset.calib,
-            user_hls_config=hls_user[0] if hls_user else None,
+            user_hls_config=hls_user.config if hls_user else None,
             log_path=stage / "hls4ml.log",
         )
-    notes = (hls_user[1] if hls_user else []) + conversion.notes
+    notes = (hls_user.notes if hls_user else []) + conversion.notes
     resources = estimate(conversion.hls_model)
     write_json(stage / "resources.json", resources)
     if cfg.hls.resource_source == "yosys":
@@ -336,9 +409,18 @@ def _firmware_gap(
                 report = conversion.hls_model.build(csim=False, synth=True, vsynth=False)
     keras_out = conversion.keras_model.predict(x, verbose=0, batch_size=1024)
     keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in as_list(keras_out)]
+    saturated = input_saturated_fraction(conversion.hls_model, evalset.x)
+    if saturated > SATURATION_NOTE_ABOVE:
+        notes.append(
+            f"{saturated:.1%} of the test input values lie outside the firmware input type and saturate or wrap: "
+            "scale the inputs (data.normalisation.scale, or quantization.input_precision with more integer bits) "
+            "or set data.normalisation: {kind: standard}"
+        )
     result: dict[str, Any] = {
         **{key: resources[key] for key in TOTALS},
         "sparsity": measured_sparsity(conversion.hls_model),
+        "reuse_factors": layer_reuse_factors(conversion.hls_model),
+        "input_saturated_fraction": saturated,
         "conversion_notes": notes,
         "emulation_samples_per_s": len(fw[0]) / max(timer.timings["predict_s"], 1e-9),
     }
@@ -353,7 +435,8 @@ def _firmware_gap(
     if external is not None and external.expected is not None:
         from deepsets_trigger.evaluate import compare_expected
 
-        result.update(compare_expected(fw[-1], read_expected(external.expected, len(fw[-1]))))
+        expected = read_expected(external.expected, len(fw[-1]), fw[-1].shape[1], arrays.get("expected"))
+        result.update(compare_expected(fw[-1], expected))
     return result
 
 
@@ -399,9 +482,15 @@ def _save_predictions(path: Path, evalset: EvalSet, keras_out: np.ndarray, fw_ou
 
 
 def _describe(
-    cfg: Config, model: Any, external: External | None, precision: Precision, evalset: EvalSet
+    cfg: Config,
+    external: External | None,
+    precision: Precision,
+    evalset: EvalSet | None,
+    hls_user: UserHLS | None,
 ) -> dict[str, Any]:
     deepsets = external is None and cfg.model.kind == "deepsets"
+    x0 = evalset.x[0] if evalset is not None else None
+    user_strategy = (hls_user.config.get("Model") or {}).get("Strategy") if hls_user else None
     return {
         "model": cfg.model.kind if external is None else Path(external.model).name,
         "config_hash": cfg.point_hash(),
@@ -413,14 +502,14 @@ def _describe(
         "phi_widths": list(cfg.model.phi) if deepsets else None,
         "rho_widths": list(cfg.model.rho) if deepsets else None,
         "aggregation": cfg.model.aggregation if deepsets else None,
-        "n_constituents": int(evalset.x[0].shape[1]) if evalset.x[0].ndim == 3 else None,
+        "n_constituents": int(x0.shape[1]) if x0 is not None and x0.ndim == 3 else None,
         "width": cfg.model.phi[0] if deepsets else None,
         "sparsity": None,
         "target_sparsity": cfg.pruning.sparsity if external is None else None,
         "backend": cfg.hls.backend,
-        "strategy": cfg.hls.strategy,
+        "strategy": str(user_strategy or cfg.hls.strategy),
         "reuse_factor": cfg.hls.reuse_factor,
-        "n_test": int(len(evalset.x[0])),
+        "n_test": int(len(x0)) if x0 is not None else 0,
         "keras_accuracy": None,
         "firmware_accuracy": None,
         "accuracy_ratio": None,

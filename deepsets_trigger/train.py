@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
 from deepsets_trigger.data.arrays import n_samples
 from deepsets_trigger.prune import apply_pruning, pruning_end_epoch, strip_pruning
+
+
+class TrainingFailed(RuntimeError):
+    """The training diverged (NaN/inf loss): the point fails with this reason; nothing is converted."""
+
+    def __init__(self, message: str, history: dict[str, list[float]]) -> None:
+        super().__init__(message)
+        self.history = history
 
 
 def set_seeds(seed: int) -> None:
@@ -70,6 +79,7 @@ def train_model(
     )
     monitor = "val_loss" if has_val else "loss"
     callbacks: list[Any] = [
+        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
             monitor=monitor,
             patience=train_cfg.patience,
@@ -94,6 +104,21 @@ def train_model(
         verbose=train_cfg.verbose,
         shuffle=True,
     )
+    record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    losses = record.get("loss", [])
+    if any(not math.isfinite(v) for v in losses) or not _weights_finite(model):
+        epoch = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses) - 1)
+        raise TrainingFailed(
+            f"training diverged: the loss became NaN or infinite in epoch {epoch + 1}; lower train.learning_rate "
+            f"(now {train_cfg.learning_rate:g}) or check the inputs' scale",
+            record,
+        )
     if pruning:
         model = strip_pruning(model)
-    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return model, record
+
+
+def _weights_finite(model: Any) -> bool:
+    import numpy as np
+
+    return all(np.isfinite(w).all() for w in model.get_weights())

@@ -25,3 +25,14 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def real_jets() -> tuple[Path, Path]:
     return shared_path("jets_l1jetid", "x_test_8const.npy"), shared_path("jets_l1jetid", "y_test.npy")
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"result.json holds {name}, which strict JSON parsers reject")
+
+
+def read_result(path: Path) -> dict:
+    """A ``result.json`` parsed strictly: NaN/Infinity (which Python's json would accept) fail the test."""
+    import json
+
+    return json.loads(Path(path).read_text(), parse_constant=_refuse_constant)

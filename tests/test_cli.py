@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 import yaml
 
 from deepsets_trigger.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, read_result
 
 CONTRACT_KEYS = {
     "model",
@@ -75,7 +74,7 @@ def toy_run(tmp_path_factory):
 def test_run_writes_the_contract(toy_run):
     code, out = toy_run
     assert code == 0
-    result = json.loads((out / "result.json").read_text())
+    result = read_result(out / "result.json")
     assert CONTRACT_KEYS <= set(result)
     assert set(result["timings"]) == {"train_s", "convert_s", "compile_s", "predict_s"}
     assert result["status"] == "ok" and result["error"] is None
@@ -99,7 +98,7 @@ def test_rerun_of_a_saved_model_reproduces_the_firmware(toy_run, tmp_path):
     _, out = toy_run
     data = _write(tmp_path, {"data": SMALL["data"]})
     assert main(["run", data, "--model", str(out / "model.h5"), "--out", str(tmp_path / "again")]) == 0
-    again = json.loads((tmp_path / "again" / "result.json").read_text())
+    again = read_result(tmp_path / "again" / "result.json")
     assert again["n_test"] == 1500 and again["logit_agreement"] == 1.0
 
 
@@ -109,7 +108,7 @@ def test_regression_head(tmp_path):
     raw["train"] = {"epochs": 15, "batch_size": 64}
     out = tmp_path / "reg"
     assert main(["run", _write(tmp_path, raw), "--out", str(out)]) == 0
-    result = json.loads((out / "result.json").read_text())
+    result = read_result(out / "result.json")
     assert result["keras_accuracy"] is None and result["logit_agreement"] is None
     assert result["resolution_keras"] < 0.5  # the pT sum is learnable
     assert abs(result["resolution_firmware"] - result["resolution_keras"]) <= 0.02 * result["resolution_keras"]
@@ -120,7 +119,7 @@ def test_bit_exact_mode(tmp_path):
     """hls4ml's model-wise precision propagation, with the input quantizer it needs: still exact."""
     out = tmp_path / "bitexact"
     assert main(["run", _write(tmp_path, SMALL), "--out", str(out), "--set", "hls.bit_exact=true"]) == 0
-    result = json.loads((out / "result.json").read_text())
+    result = read_result(out / "result.json")
     assert result["logit_agreement"] == 1.0 and result["max_abs_logit_diff"] == 0.0
     n = result["n_test"]
     assert round((1 - result["prob_agreement"]) * n) <= result["prob_ties"]
@@ -139,7 +138,7 @@ def _fails_cleanly(capsys, tmp_path, argv, fragment):
 @pytest.mark.parametrize(
     "raw, fragment",
     [
-        ({"modle": {}}, "unknown key 'modle'"),
+        ({"modle": {}}, "unknown top-level section 'modle'"),
         ({"quantization": {"mode": "ptq", "precision": "ap_fixed<4,8>"}}, "more integer bits (8) than total bits (4)"),
         ({"quantization": {"mode": "ptq", "precision": "fixed16"}}, "cannot read 'fixed16'"),
         ({"data": {"source": "npy"}}, "needs data.x and data.y"),
@@ -170,7 +169,7 @@ def test_missing_and_corrupt_model_files(capsys, tmp_path):
         capsys,
         tmp_path,
         ["run", "--model", str(tmp_path / "corrupt.h5"), "--inputs", str(inputs)],
-        "cannot load the model",
+        "is not a Keras model file",
     )
     (tmp_path / "m.json").write_text("{}")
     _fails_cleanly(capsys, tmp_path, ["run", "--model", str(tmp_path / "m.json"), "--inputs", str(inputs)], "--weights")
@@ -201,7 +200,7 @@ def test_out_that_is_not_a_run_directory_is_refused(capsys, tmp_path):
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     assert main(["run", _write(tmp_path, SMALL), "--out", str(out)]) == 2
-    assert "holds no result.json" in capsys.readouterr().err
+    assert "did not write" in capsys.readouterr().err
     assert (out / "thesis.tex").read_text() == "precious"
 
 

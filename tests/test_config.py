@@ -44,7 +44,7 @@ def test_ptq_forms():
 @pytest.mark.parametrize(
     "raw, fragments",
     [
-        ({"modle": {}}, ["unknown key 'modle'", "data, model, train"]),
+        ({"modle": {}}, ["unknown top-level section 'modle'", "data, model, train"]),
         ({"model": {"phii": [3]}}, ["model: unknown key 'phii'", "kind, phi, rho, phi_width"]),
         ({"model": {"aggregation": "sum"}}, ["model.aggregation: 'sum' is not one of 'mean', 'max'"]),
         ({"hls": {"backend": "Quartus"}}, ["'Vitis', 'Vivado'"]),
@@ -53,7 +53,7 @@ def test_ptq_forms():
         ({"quantization": {"mode": "qat", "precision": "ap_fixed<8,3>"}}, ["QAT takes bit widths"]),
         ({"quantization": {"mode": "ptq", "weight_bits": 6}}, ["per-tensor bit widths are for mode qat"]),
         ({"quantization": {"mode": "ptq", "bits": 6, "precision": "ap_fixed<6,2>"}}, ["either bits or precision"]),
-        ({"train": {"epochs": 0}}, ["epochs must be positive"]),
+        ({"train": {"epochs": 0}}, ["train.epochs must be positive"]),
         ({"train": {"epochs": "ten"}}, ["train.epochs: expected a whole number"]),
         ({"model": {"kind": "cnn"}}, ["model.kind: 'cnn' is not one of 'deepsets'"]),
         ({"pruning": {"sparsity": 1.5}}, ["sparsity must be in [0, 1)"]),

@@ -187,8 +187,8 @@ def test_data_commands_and_plots(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["data", "jets", "--n-jets", "0"], "--n-jets must be positive"),
-        (["data", "calo", "--n-events", "-3"], "--n-events must be positive"),
+        (["data", "jets", "--n-jets", "0"], "--n-jets must be between 1 and"),
+        (["data", "calo", "--n-events", "-3"], "--n-events must be between 1 and"),
         (["data", "calo", "--n-events", "5", "--particles", "e,kaon"], "unknown particle 'kaon'; choose from e, pi+"),
     ],
 )

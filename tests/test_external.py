@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import yaml
 
 from deepsets_trigger.cli import main
-from tests.conftest import shared_path
+from tests.conftest import read_result, shared_path
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +24,7 @@ def mlp_inputs(tmp_path_factory):
 def _run(tmp_path, *args):
     out = tmp_path / "out"
     assert main(["run", *map(str, args), "--out", str(out)]) == 0
-    return json.loads((out / "result.json").read_text())
+    return read_result(out / "result.json")
 
 
 def test_jet_mlp_keras_json(tmp_path, mlp_inputs):

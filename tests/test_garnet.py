@@ -13,7 +13,7 @@ from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.precision import parse_precision
 from gnn_keras.conversion import check_garnet
 from gnn_keras.models import GarNetSpec, build_garnet
-from tests.conftest import shared_path
+from tests.conftest import read_result, shared_path
 
 pytestmark = pytest.mark.slow
 
@@ -196,7 +196,7 @@ def test_paper_garnet_stack_as_an_external_model(clusters, tmp_path):
     args += ["--hls-config", str(ref / "config_continuous.yml"), "--inputs", str(tmp_path / "inputs.txt")]
     args += ["--expected", str(tmp_path / "expected.npy"), "--out", str(tmp_path / "out")]
     assert main(args) == 0
-    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    result = read_result(tmp_path / "out" / "result.json")
     assert result["status"] == "ok" and result["n_test"] == 200
     assert {"expected_max_abs_diff", "expected_mean_abs_diff", "expected_agreement"} <= set(result)
     assert set(result["outputs"]) == {"regression", "classification"}
@@ -222,7 +222,7 @@ def test_garnet_through_run_and_diagnose(tmp_path, capsys):
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 0
-    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    result = read_result(tmp_path / "run" / "result.json")
     assert result["status"] == "ok" and result["logit_agreement"] >= 0.99
     assert abs(result["resolution_firmware"] / result["resolution_keras"] - 1) <= 0.03
     assert result["auc_keras"] >= 0.9 and set(result["outputs"]) == {"classification", "regression"}

@@ -12,7 +12,7 @@ from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
 from deepsets_trigger.resources import estimate, ingest_reports
 from deepsets_trigger.resources.reports import parse_csynth_rpt, parse_csynth_xml, parse_vivado_synth
-from tests.conftest import shared_path
+from tests.conftest import read_result, shared_path
 
 REPORTS = {
     # directory: (C synthesis lut, ff, dsp, bram, latency, ii), (Vivado synthesis lut, ff, dsp, bram)
@@ -132,7 +132,7 @@ def test_resources_command_on_a_run(tmp_path, capsys):
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 0
-    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    result = read_result(tmp_path / "run" / "result.json")
     assert result["resource_source"] == "analytic" and result["dsp"] > 0 and result["bops"] > 0
     capsys.readouterr()
     assert main(["resources", str(tmp_path / "run"), "--json"]) == 0

@@ -14,6 +14,7 @@ from deepsets_trigger.config import config_from_dict  # noqa: E402
 from deepsets_trigger.errors import ToolkitError  # noqa: E402
 from deepsets_trigger.models.mlp import qkeras_mlp  # noqa: E402
 from deepsets_trigger.resources.rtl import random_inputs, round_half_even, trace_keras, verify  # noqa: E402
+from tests.conftest import read_result  # noqa: E402
 
 NATIVE_YOSYS = shutil.which("yosys")
 needs_yosys = pytest.mark.skipif(
@@ -136,7 +137,7 @@ def test_yosys_tier_in_a_run_and_the_resources_command(tmp_path, capsys):
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 0
-    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    result = read_result(tmp_path / "run" / "result.json")
     assert result["resource_source"] == "yosys" and result["dsp"] == 0 and result["lut"] > 0 and result["bops"] > 0
     assert (tmp_path / "run" / "rtl" / "src" / "net.v").is_file()
     capsys.readouterr()

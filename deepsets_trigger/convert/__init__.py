@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.convert.fixes import FixContext, apply_fixes, read_graph
-from deepsets_trigger.convert.hls_config import model_config, user_result_layers
+from deepsets_trigger.convert.hls_config import check_layer_names, model_config, user_result_layers
 from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prequantize_weights, rewrite_graph
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
@@ -30,6 +30,8 @@ __all__ = [
     "compile_model",
     "convert",
     "enable_trace",
+    "input_saturated_fraction",
+    "layer_reuse_factors",
     "measured_sparsity",
     "predict",
     "reconvert",
@@ -151,6 +153,8 @@ def convert(
         backend=hls.backend,
         user_config=user_hls_config is not None,
     )
+    if user_hls_config is not None:
+        check_layer_names(config, graph)
     notes += apply_fixes(config, graph, ctx)
     with captured_output(log):
         hls_model = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
@@ -344,3 +348,25 @@ def measured_sparsity(hls_model: Any) -> float:
         total += data.size
         zeros += int(np.sum(data == 0))
     return zeros / total if total else 0.0
+
+
+def layer_reuse_factors(hls_model: Any) -> dict[str, int]:
+    """The reuse factor each layer with weights really uses (hls4ml may change the requested one)."""
+    return {
+        layer.name: int(layer.get_attr("reuse_factor"))
+        for layer in hls_model.get_layers()
+        if getattr(layer, "weights", None) and layer.get_attr("reuse_factor") is not None
+    }
+
+
+def input_saturated_fraction(hls_model: Any, x: list[np.ndarray]) -> float:
+    """Fraction of input values outside the firmware input types' ranges (they saturate or wrap)."""
+    outside = total = 0
+    for variable, values in zip(hls_model.get_input_variables(), x, strict=False):
+        t = from_hls4ml(variable.type.precision)
+        if t is None:
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        outside += int(np.count_nonzero((values < t.min_value) | (values > t.max_value)))
+        total += values.size
+    return outside / total if total else 0.0

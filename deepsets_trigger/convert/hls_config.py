@@ -25,6 +25,22 @@ _REJECTED = {
 _TOP_LEVEL = {"Part", "XilinxPart", "Backend", "ClockPeriod", "IOType", "ProjectName"}
 _IGNORED_TOP_LEVEL = {"KerasJson", "KerasH5", "KerasModel", "OutputDir", "InputData", "OutputPredictions"}
 _NO_PRECISION = ("Input", "InputLayer", "Softmax", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
+# what hls4ml 1.3.0 reads from HLSConfig.Model (hls4ml/model/graph.py, converters/__init__.py)
+MODEL_KEYS = (
+    "Precision",
+    "ReuseFactor",
+    "Strategy",
+    "BramFactor",
+    "TraceOutput",
+    "TargetCycles",
+    "ConvImplementation",
+    "Compression",
+    "PipelineStyle",
+    "PipelineInterval",
+    "BitExact",
+)
+# hls4ml snake-cases the Strategy and silently treats anything else as Latency
+STRATEGIES = ("latency", "resource", "resource_unrolled", "distributed_arithmetic")
 
 
 def read_user_hls_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -42,7 +58,64 @@ def read_user_hls_config(path: str | Path) -> tuple[dict[str, Any], dict[str, An
     notes = [f"--hls-config: ignored top-level key {k!r}" for k in sorted(unknown)]
     hls = copy.deepcopy(hls)
     notes += _translate(hls)
+    validate_user_hls(hls)
     return hls, settings, notes
+
+
+def _snake(text: str) -> str:
+    import re
+
+    return re.sub(r"(?<!^)(?<!_)(?=[A-Z])", "_", text).lower()
+
+
+def validate_user_hls(hls: dict[str, Any]) -> None:
+    """Check an ``HLSConfig`` like the config's per-layer map: known Model keys, strategies, reuse factors, types.
+
+    Raises:
+        ToolkitError: naming the entry and the valid choices.
+    """
+    model = hls.get("Model") or {}
+    if not isinstance(model, dict):
+        raise ToolkitError(f"--hls-config: Model must be a mapping of keys, got {model!r}.")
+    unknown = [k for k in model if k not in MODEL_KEYS]
+    if unknown:
+        raise ToolkitError(f"--hls-config: unknown key Model.{unknown[0]}; valid Model keys: {', '.join(MODEL_KEYS)}.")
+    sections = [("Model", model)]
+    for group in ("LayerName", "LayerType"):
+        entries = hls.get(group) or {}
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise ToolkitError(f"--hls-config: {group} must map names to mappings of settings.")
+        sections += [(f"{group}.{name}", entry) for name, entry in entries.items()]
+    for where, section in sections:
+        if "Strategy" in section and _snake(str(section["Strategy"])) not in STRATEGIES:
+            raise ToolkitError(
+                f"--hls-config: {where}.Strategy {section['Strategy']!r} is not an hls4ml strategy; use one of "
+                "Latency, Resource, Resource_Unrolled, distributed_arithmetic."
+            )
+        rf = section.get("ReuseFactor")
+        if rf is not None and (isinstance(rf, bool) or not isinstance(rf, int) or rf < 1):
+            raise ToolkitError(f"--hls-config: {where}.ReuseFactor must be a whole number ≥ 1, got {rf!r}.")
+        precision = section.get("Precision")
+        specs = precision.items() if isinstance(precision, dict) else [("", precision)] if precision else []
+        for kind, text in specs:
+            if text != "auto":
+                parse_precision(
+                    str(text).replace(" ", ""), where=f"--hls-config {where}.Precision{'.' if kind else ''}{kind}"
+                )
+
+
+def check_layer_names(config: dict[str, Any], graph: dict[str, Any]) -> None:
+    """Every ``LayerName`` entry of a user's config must name a layer of the converted model.
+
+    hls4ml ignores the others silently, so a typo would leave a layer at the default type.
+    """
+    known = set(graph) | {f"{name}_linear" for name in graph}
+    missing = [name for name in (config.get("LayerName") or {}) if name not in known]
+    if missing:
+        layers = ", ".join(n for n in graph if graph[n].class_name != "Input")
+        raise ToolkitError(
+            f"--hls-config: LayerName.{missing[0]} names no layer of the model; its layers are: {layers}."
+        )
 
 
 def _translate(hls: dict[str, Any]) -> list[str]:

@@ -112,6 +112,16 @@ def check_finite(x: np.ndarray, what: str) -> None:
         )
 
 
+def check_classes(y_onehot: np.ndarray, class_names: tuple[str, ...] = ()) -> None:
+    """Classification needs samples of at least two classes (one class: every AUC and ratio is meaningless)."""
+    present = np.unique(np.asarray(y_onehot).argmax(1))
+    if len(present) < 2:
+        name = class_names[present[0]] if len(class_names) > present[0] else f"class {present[0]}"
+        raise ToolkitError(
+            f"data.y holds samples of one class only ({name}); classification needs at least two classes."
+        )
+
+
 def load_dataset(data_cfg: Any, head: str = "classification") -> Dataset:
     """Load, validate, split and normalise the samples described by ``data_cfg``."""
     if data_cfg.source not in SOURCES:
@@ -127,6 +137,8 @@ def load_dataset(data_cfg: Any, head: str = "classification") -> Dataset:
         )
     if task == "regression":
         y = y.reshape(-1).astype(np.float32)
+    else:
+        check_classes(y, class_names)
     train, val, test = split_indices(len(x), data_cfg.test_fraction, data_cfg.val_fraction, data_cfg.seed)
     fit_on = x[train] if len(train) else x
     transform, params = fit_normalisation(fit_on, data_cfg.normalisation)

@@ -24,12 +24,20 @@ def n_samples(x: Any) -> int:
 def read_npy(path: str | Path, what: str) -> np.ndarray:
     """``np.load`` with a clear error for a missing, corrupt or pickled file."""
     path = Path(path)
+    if path.is_dir():
+        raise ToolkitError(f"{what}: {str(path)!r} is a directory; pass a .npy file.")
     if not path.is_file():
         raise ToolkitError(f"{what}: file {str(path)!r} does not exist.")
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise ToolkitError(f"{what}: {str(path)!r} is not a readable .npy array ({exc}).") from None
+    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        kind = getattr(array, "dtype", type(array).__name__)
+        raise ToolkitError(f"{what}: {str(path)!r} holds {kind} values, not numbers; save a numeric array.")
+    if array.size == 0:
+        raise ToolkitError(f"{what}: {str(path)!r} is empty (shape {array.shape}); save the samples.")
+    return array
 
 
 def load_npy(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -53,7 +61,9 @@ def load_npy(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
             raise ToolkitError(f"data.features: column(s) {bad} out of range for {x.shape[2]} features.")
         x = x[:, :, cfg.features]
     if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
-        y = np.eye(int(y.max()) + 1, dtype=np.float32)[y]
+        if y.min() < 0:
+            raise ToolkitError(f"data.y: class indices must be ≥ 0, found {int(y.min())}.")
+        y = np.eye(max(int(y.max()) + 1, 2), dtype=np.float32)[y]
     y = y.astype(np.float32)
     n_classes = y.shape[1] if y.ndim == 2 else 0
     names = JET_CLASSES if n_classes == 5 else tuple(f"class_{i}" for i in range(n_classes))

@@ -39,6 +39,8 @@ import numpy as np
 from deepsets_trigger.errors import ToolkitError
 
 PARTICLES = {"e": 11, "pi+": 211, "pi0": 111, "gamma": 22}
+MAX_EVENTS = 1_000_000  # 2 kB of hits per event: a file stays within a few GB of memory
+MAX_PILEUP = 1000.0
 X0, LAMBDA_I, R_MOLIERE, E_CRIT = 0.35, 9.95, 0.93, 0.008
 EM_LAYERS, HAD_LAYERS, EM_THICK, HAD_THICK = 25, 25, 0.95, 6.95
 EM_CELL, HAD_CELL = 2.0, 4.0
@@ -64,17 +66,24 @@ class CaloGenConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.n_events <= 0:
-            raise ToolkitError(f"--n-events must be positive, got {self.n_events}.")
+        if not 0 < self.n_events <= MAX_EVENTS:
+            raise ToolkitError(
+                f"--n-events must be between 1 and {MAX_EVENTS:,} (one file; write several for more), got "
+                f"{self.n_events}."
+            )
         unknown = [p for p in self.particles if p not in PARTICLES]
         if unknown or not self.particles:
             raise ToolkitError(
                 f"unknown particle {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(PARTICLES)}."
             )
+        if len(set(self.particles)) != len(self.particles):
+            raise ToolkitError(f"--particles lists a particle twice ({', '.join(self.particles)}); give each once.")
+        if not all(math.isfinite(v) for v in (self.e_min, self.e_max, self.pileup)):
+            raise ToolkitError("--e-min, --e-max and --pileup must be finite numbers.")
         if not 0 < self.e_min < self.e_max:
             raise ToolkitError(f"energies must satisfy 0 < e_min < e_max (GeV), got {self.e_min}, {self.e_max}.")
-        if self.pileup < 0:
-            raise ToolkitError(f"--pileup must be ≥ 0, got {self.pileup}.")
+        if not 0 <= self.pileup <= MAX_PILEUP:
+            raise ToolkitError(f"--pileup must be between 0 and {MAX_PILEUP:g} particles, got {self.pileup}.")
 
     def cache_key(self) -> str:
         from deepsets_trigger.config import stable_hash
@@ -226,6 +235,7 @@ def write_calo_file(path: str | Path, data: dict[str, np.ndarray], cfg: CaloGenC
                 f.create_dataset(key, data=value, compression="gzip" if value.ndim > 1 else None)
             for key, value in asdict(cfg).items():
                 f.attrs[key] = list(value) if isinstance(value, tuple) else value
+            f.attrs["generator"] = "parametric Si-W sampling calorimeter (deepsets-trigger)"
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -20,9 +20,10 @@ def _real_constituents(x: np.ndarray) -> np.ndarray:
 def fit_normalisation(x_train: np.ndarray, cfg: Any) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
     """Return ``(transform, params)``; zero-padded constituents stay exactly zero."""
     n_feat = x_train.shape[-1]
-    if cfg.kind == "none":
+    kind = cfg.kind if cfg.kind != "auto" else ("fixed" if cfg.scale is not None else "standard")
+    if kind == "none":
         offset, scale = np.zeros(n_feat), np.ones(n_feat)
-    elif cfg.kind == "fixed":
+    elif kind == "fixed":
         scale = np.ones(n_feat) if cfg.scale is None else np.asarray(cfg.scale, dtype=np.float64)
         if scale.shape != (n_feat,):
             raise ToolkitError(
@@ -32,7 +33,7 @@ def fit_normalisation(x_train: np.ndarray, cfg: Any) -> tuple[Callable[[np.ndarr
         offset = np.zeros(n_feat)
     else:
         real = _real_constituents(x_train)
-        if cfg.kind == "standard":
+        if kind == "standard":
             offset, scale = real.mean(axis=0), real.std(axis=0)
         else:  # robust: median and inter-quartile range
             q25, offset, q75 = np.percentile(real, [25, 50, 75], axis=0)
@@ -45,4 +46,4 @@ def fit_normalisation(x_train: np.ndarray, cfg: Any) -> tuple[Callable[[np.ndarr
         out = ((x - offset32) / scale32).astype(np.float32)
         return np.where(padding, np.float32(0), out)
 
-    return transform, {"kind": cfg.kind, "offset": offset.tolist(), "scale": scale.tolist()}
+    return transform, {"kind": kind, "offset": offset.tolist(), "scale": scale.tolist()}

@@ -113,19 +113,28 @@ def plot_data_file(path: str | Path, out: str | Path) -> list[Path]:
     """Write the validation PNGs of a jet or calorimeter file into ``out``; return their paths."""
     import h5py
 
+    from deepsets_trigger.io import check_writable_parent
+
     path, out = Path(path), Path(out)
+    if path.is_dir():
+        raise ToolkitError(f"data plot: {str(path)!r} is a directory; pass a jet or calorimeter .h5 file.")
     if not path.is_file():
         raise ToolkitError(f"data plot: {str(path)!r} does not exist.")
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(f"--out {str(out)!r} is a file; give a directory for the plots.")
     try:
         with h5py.File(path, "r") as f:
             keys = set(f.keys())
     except OSError as exc:
         raise ToolkitError(f"{str(path)!r} is not a readable HDF5 file (truncated or corrupt?): {exc}") from None
-    out.mkdir(parents=True, exist_ok=True)
     if "jetConstituentList" in keys:
-        return plot_jets(path, out)
-    if "cluster" in keys:
-        return plot_calo(path, out)
-    raise ToolkitError(
-        f"{str(path)!r} is neither a jet file (jetConstituentList, jets) nor a calorimeter file (cluster, size, ...)."
-    )
+        plot = plot_jets
+    elif "cluster" in keys:
+        plot = plot_calo
+    else:
+        raise ToolkitError(
+            f"{str(path)!r} is neither a jet file (jetConstituentList, jets) nor a calorimeter file (cluster, size, …)."
+        )
+    check_writable_parent(out)
+    out.mkdir(exist_ok=True)  # only now: bad input leaves no directory behind
+    return plot(path, out)

@@ -70,6 +70,7 @@ PROCESSES: dict[str, tuple[list[str], int | None]] = {
 }
 R = 0.8
 ETA_MAX = 2.4
+MAX_JETS = 1_000_000  # 10 kB of constituents per jet: one file stays within ~10 GB
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,12 @@ class JetGenConfig:
     classes: tuple[str, ...] = JET_CLASSES
 
     def validate(self) -> None:
-        if self.n_jets <= 0:
-            raise ToolkitError(f"--n-jets must be positive, got {self.n_jets}.")
+        if not 0 < self.n_jets <= MAX_JETS:
+            raise ToolkitError(
+                f"--n-jets must be between 1 and {MAX_JETS:,} (one file; write several for more), got {self.n_jets}."
+            )
+        if not all(math.isfinite(v) for v in (self.pt_min, self.pt_max)):
+            raise ToolkitError("--pt-min and --pt-max must be finite numbers (GeV).")
         if self.workers <= 0:
             raise ToolkitError(f"--workers must be positive, got {self.workers}.")
         if not 0 < self.pt_min < self.pt_max:

@@ -47,8 +47,6 @@ def diagnose(conversion: Any, x: Any) -> tuple[dict[str, Any], list[LayerReport]
 
 def load_run(run_dir: str | Path, work_dir: Path) -> tuple[Any, Any, Any]:
     """(config, model, conversion) of a ``run`` directory, converted again from its final hls4ml config."""
-    import yaml
-
     from deepsets_trigger.config import config_from_dict, read_yaml_mapping
     from deepsets_trigger.convert import reconvert
     from deepsets_trigger.io import load_keras_model
@@ -63,21 +61,23 @@ def load_run(run_dir: str | Path, work_dir: Path) -> tuple[Any, Any, Any]:
             "'deepsets-trigger run' that reached conversion."
         )
     cfg = config_from_dict(read_yaml_mapping(run / "config.yaml", "config.yaml"))
+    hls_config = read_yaml_mapping(run / "hls4ml_config.yml", "the run's hls4ml_config.yml")
     model = load_keras_model(run / "model.h5")
-    hls_config = yaml.safe_load((run / "hls4ml_config.yml").read_text())
     conversion = reconvert(model, hls_config, cfg.hls, work_dir / "hls4ml_prj", work_dir / "hls4ml.log")
     return cfg, model, conversion
 
 
-def load_external(model_path: str, weights: str | None, hls_config: str, work_dir: Path) -> tuple[Any, Any]:
+def load_external(
+    model_path: str, weights: str | None, hls_config: str, trusted: tuple[str, ...], work_dir: Path
+) -> tuple[Any, Any]:
     """(model, conversion) of a user's Keras model and hls4ml YAML, converted exactly as configured."""
     from deepsets_trigger.config import HLSSettings
     from deepsets_trigger.convert import reconvert
     from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
     from deepsets_trigger.io import load_keras_model
 
-    model = load_keras_model(model_path, weights)
     config, settings, _ = read_user_hls_config(hls_config)
+    model = load_keras_model(model_path, weights, trusted)
     hls = HLSSettings(**settings_from_user(settings))
     return model, reconvert(model, config, hls, work_dir / "hls4ml_prj", work_dir / "hls4ml.log")
 
@@ -105,7 +105,7 @@ def diagnose_run(
     inputs: str | None = None,
     advise: bool = False,
     target_ratio: float = 0.99,
-    external: tuple[str, str | None, str] | None = None,
+    external: tuple[str, str | None, str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """Diagnose a run directory, or ``external = (model, weights, hls4ml YAML)`` with ``inputs``.
 
@@ -115,7 +115,7 @@ def diagnose_run(
 
     from deepsets_trigger.diagnose.plots import plot_errors, plot_ranges
     from deepsets_trigger.diagnose.report import markdown
-    from deepsets_trigger.io import check_file_target, write_json, write_text_atomic
+    from deepsets_trigger.io import check_writable_parent, mark_outputs, write_json, write_text_atomic
 
     if n_samples <= 0:
         raise ToolkitError(f"--n-samples must be positive, got {n_samples}.")
@@ -126,6 +126,9 @@ def diagnose_run(
     if external is not None and (inputs is None or out is None or advise):
         raise ToolkitError("diagnosing --model needs --hls-config, --inputs and --out (and no --advise).")
     out = Path(out) if out is not None else Path(run_dir)
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(f"--out {str(out)!r} is a file; give a directory for the diagnosis.")
+    check_writable_parent(out)
     with tempfile.TemporaryDirectory(prefix="diagnose-") as tmp:
         if external is not None:
             model, conversion = load_external(*external, Path(tmp))
@@ -135,7 +138,6 @@ def diagnose_run(
         x, y, calib = run_inputs(cfg, model, n_samples, inputs)
         record, reports = diagnose(conversion, x[0] if len(x) == 1 else x)
         out.mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no directory behind
-        check_file_target(out / "diagnosis.json")
         if any(r["hls_class"] in GARNET_CLASSES for r in record["layers"]):
             record["note"] = "GarNet layers are traced as one block (their internals are not exposed by hls4ml)"
         record["run"] = str(run_dir) if run_dir is not None else external[0]
@@ -151,4 +153,6 @@ def diagnose_run(
         plt.close(fig)
     write_text_atomic(out / "diagnosis.md", markdown(record))
     write_json(out / "diagnosis.json", record)
+    written = [*figures, "diagnosis.md", "diagnosis.json", *(["advised_hls4ml_config.yml"] if advise else [])]
+    mark_outputs(out, "diagnosis", written)
     return record

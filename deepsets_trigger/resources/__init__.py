@@ -28,13 +28,13 @@ def resources_of(path: str | Path, source: str | None = None) -> dict[str, Any]:
         return ingest_reports(path)
     if not is_run:
         raise ToolkitError(f"{path} holds no resources.json: pass a directory written by 'deepsets-trigger run'.")
-    import json
+    from deepsets_trigger.io import read_json
 
-    analytic = json.loads((path / "resources.json").read_text())
+    analytic = read_json(path / "resources.json", "the run's")
     if source != "yosys":
         return analytic
     if (path / "resources_yosys.json").is_file():
-        return json.loads((path / "resources_yosys.json").read_text())
+        return read_json(path / "resources_yosys.json", "the run's")
     from deepsets_trigger.io import load_keras_model
     from deepsets_trigger.resources.yosys import run_record
 

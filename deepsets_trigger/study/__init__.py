@@ -8,15 +8,19 @@ architecture and one QAT training serves each bit configuration.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import remove_stale_partials
 from deepsets_trigger.study.grid import Point, expand
-from deepsets_trigger.study.runner import Hooks, Task, failed, run_dask, run_local
+from deepsets_trigger.study.lock import study_lock
+from deepsets_trigger.study.runner import Hooks, Task, connect_dask, failed, run_dask, run_local
 from deepsets_trigger.study.store import CSV_COLUMNS, ResultStore, load_results
 
 __all__ = ["CSV_COLUMNS", "StudySummary", "expand", "load_results", "run_study"]
@@ -30,9 +34,10 @@ class StudySummary:
     ok: int
     failed: int
     ran: int
-    skipped: int
+    skipped: int  # finished before this run and kept
     wall_s: float
     out: Path
+    invalid: int = 0  # grid values invalid for their point (failed rows without a run)
 
 
 def _tasks(points: list[Point], todo: set[str], out: Path) -> list[Task]:
@@ -100,8 +105,10 @@ def run_study(
     process — those points pass in a fresh one, the root cause is not understood — while one
     point per process ran 50 of 50 at +34 % wall time (a TensorFlow import per point).
 
-    Bad input raises :class:`ToolkitError` before anything is written. Ctrl-C keeps every
-    finished point, returns running ones to ``queued`` and re-raises.
+    Bad input raises :class:`ToolkitError` before anything is written: a bad config or grid, a
+    study directory another process holds (its lock), ``--resume`` with a config other than the
+    one the study started with, an unreachable Dask scheduler. Ctrl-C or SIGTERM keeps every
+    finished point, returns running ones to ``queued``, stops the workers and re-raises.
     """
     import os
 
@@ -111,16 +118,53 @@ def run_study(
     if workers < 1:
         raise ToolkitError(f"--workers must be at least 1, got {workers}.")
     _check_out(out, resume)
+    study_hash = stable_hash(raw)
+    ResultStore.check(out / "results.sqlite", study_hash)
+    client = connect_dask(scheduler) if scheduler else None  # unreachable: fails before anything is written
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with study_lock(out):
+            return _run_locked(
+                points, stable_hash(raw), out, client, workers, resume, retry_failed, point_timeout, progress, recycle
+            )
+    except ToolkitError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_locked(
+    points: list[Point],
+    study_hash: str,
+    out: Path,
+    client: Any,
+    workers: int,
+    resume: bool,
+    retry_failed: bool,
+    point_timeout: float | None,
+    progress: bool,
+    recycle: int,
+) -> StudySummary:
+    remove_stale_partials(out / "points")
+    remove_stale_partials(out / "models", ".*.tmp-*")
     store = ResultStore(out / "results.sqlite")
     start = time.perf_counter()
     try:
+        store.claim(study_hash)
+        before = store.statuses()
         store.add_points(points)
         store.requeue(("running", "failed") if retry_failed else ("running",))
         status = store.statuses()
+        invalid = 0
         for point in points:
             if point.error is not None and status.get(point.point_id) != "failed":
                 store.finish(point.point_id, failed(point.error))
                 status[point.point_id] = "failed"
+                invalid += 1
         wanted = {p.point_id for p in points}
         todo = {pid for pid in wanted if status.get(pid) == "queued"}
         tasks = _tasks(points, todo, out)
@@ -136,8 +180,8 @@ def run_study(
 
         hooks = Hooks(started, finished)
         try:
-            if scheduler:
-                run_dask(tasks, hooks, scheduler, point_timeout)
+            if client is not None:
+                run_dask(tasks, hooks, client, point_timeout)
             else:
                 run_local(tasks, hooks, workers, point_timeout, recycle=recycle, log_path=str(out / "workers.log"))
         except KeyboardInterrupt:
@@ -146,23 +190,26 @@ def run_study(
         finally:
             bar.close()
             store.export_csv(out / "results.csv")
+            remove_stale_partials(out / "points")  # those of workers stopped just now
         final = store.statuses()
         counts = [final.get(pid) for pid in wanted]
+        kept = sum(1 for pid in wanted - todo if before.get(pid) in ("ok", "failed"))
         return StudySummary(
             total=len(wanted),
             ok=counts.count("ok"),
             failed=counts.count("failed"),
             ran=len(tasks),
-            skipped=len(wanted) - len(tasks),
+            skipped=kept,
             wall_s=time.perf_counter() - start,
             out=out,
+            invalid=invalid,
         )
     finally:
         store.close()
 
 
 def _check_out(out: Path, resume: bool) -> None:
-    import os
+    from deepsets_trigger.io import check_writable_parent
 
     if out.exists() and not out.is_dir():
         raise ToolkitError(f"--out {str(out)!r} is a file; give a directory.")
@@ -175,14 +222,4 @@ def _check_out(out: Path, resume: bool) -> None:
         raise ToolkitError(f"--resume: {str(out)!r} holds no study (results.sqlite) to resume.")
     if out.is_dir() and not has_store and any(out.iterdir()):
         raise ToolkitError(f"--out {str(out)!r} exists and is not empty; choose a new directory for the study.")
-    ancestor = out.resolve()
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
-        raise ToolkitError(f"--out {str(out)!r}: cannot create it under {str(ancestor)!r}; choose a writable location.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ToolkitError(
-            f"--out {str(out)!r} cannot be created ({exc.strerror}); choose a writable location."
-        ) from None
+    check_writable_parent(out)

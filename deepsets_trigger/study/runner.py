@@ -70,8 +70,21 @@ def failed(reason: str, seconds: float = 0.0) -> dict[str, Any]:
     }
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the client dies (even by kill -9): no orphan workers."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(conn: Any, log_path: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the client's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.setpgid(0, 0)  # the worker and its g++ / emulation children form one group the client can stop
+    _die_with_parent()
     if log_path:  # TensorFlow and hls4ml talk a lot: keep the client's terminal for the progress bar
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(log, 1)
@@ -153,7 +166,7 @@ def run_local(
 
     def retire(worker: _Worker, kill: bool = False) -> None:
         if kill:
-            worker.process.kill()
+            _kill_group(worker.process)
         else:
             try:
                 worker.conn.send(None)
@@ -161,7 +174,7 @@ def run_local(
                 pass
         worker.process.join(timeout=10)
         if worker.process.is_alive():
-            worker.process.kill()
+            _kill_group(worker.process)
             worker.process.join()
         worker.conn.close()
         pool.remove(worker)
@@ -210,6 +223,14 @@ def run_local(
             retire(worker, kill=worker.task is not None)
 
 
+def _kill_group(process: Any) -> None:
+    """SIGKILL the worker and every process it started (a compile, an emulation)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
 def execute_isolated(task: Task, timeout: float | None) -> dict[str, Any]:
     """Run one point in a fresh Python process (what a Dask task does on its worker).
 
@@ -252,16 +273,46 @@ def _run_task_file(task_file: str, result_file: str) -> None:
     Path(result_file).write_text(json.dumps(result, default=str))
 
 
-def run_dask(tasks: list[Task], hooks: Hooks, address: str, timeout: float | None) -> None:
-    """Send the points to a Dask cluster; results stream back to this client, which alone writes."""
-    from dask.distributed import Client, as_completed
+_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+
+def connect_dask(address: str) -> Any:
+    """A Dask client of the scheduler at ``address``; a bad or unreachable address is a user error.
+
+    Raises:
+        ToolkitError: the address is not ``SCHEME://HOST:PORT`` or nothing answers there.
+    """
+    import re
+    import socket
 
     from deepsets_trigger.errors import ToolkitError
 
+    match = re.fullmatch(r"(\w+)://([^\s:/]+|\[[^\]]+\]):(\d+)/?", address.strip())
+    if not match or match.group(1) not in _SCHEMES:
+        raise ToolkitError(
+            f"--scheduler {address!r} is not a Dask scheduler address; write it as tcp://HOST:PORT, e.g. "
+            "tcp://127.0.0.1:8786 (the scheduler prints it when it starts)."
+        )
+    host, port = match.group(2).strip("[]"), int(match.group(3))
     try:
-        client = Client(address, timeout="20s")
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise ToolkitError(
+            f"--scheduler {address}: cannot reach the Dask scheduler ({exc.strerror or exc}); start it, or check "
+            "the address."
+        ) from None
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout="20s")
     except (OSError, TimeoutError) as exc:
         raise ToolkitError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc}).") from None
+
+
+def run_dask(tasks: list[Task], hooks: Hooks, client: Any, timeout: float | None) -> None:
+    """Send the points to a Dask cluster; results stream back to this client, which alone writes."""
+    from dask.distributed import as_completed
+
     schedule = _Schedule.of(tasks)
     futures = as_completed()
     by_key: dict[str, Task] = {}
@@ -274,16 +325,13 @@ def run_dask(tasks: list[Task], hooks: Hooks, address: str, timeout: float | Non
             hooks.started(task)
             futures.add(future)
 
-    try:
+    submit_ready()
+    for future in futures:
+        task = by_key.pop(future.key)
+        try:
+            result = future.result()
+        except Exception as exc:  # the Dask worker itself was lost
+            result = failed(f"Dask task failed: {type(exc).__name__}: {exc}")
+        hooks.finished(task, result)
+        schedule.release(task.point_id)
         submit_ready()
-        for future in futures:
-            task = by_key.pop(future.key)
-            try:
-                result = future.result()
-            except Exception as exc:  # the Dask worker itself was lost
-                result = failed(f"Dask task failed: {type(exc).__name__}: {exc}")
-            hooks.finished(task, result)
-            schedule.release(task.point_id)
-            submit_ready()
-    finally:
-        client.close()

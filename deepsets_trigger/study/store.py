@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import finite
 
 SCHEMA_VERSION = 1
 
@@ -58,17 +59,45 @@ _METRICS = tuple(c for c in CSV_COLUMNS if c not in ("point_id", "status", "erro
 class ResultStore:
     """SQLite store of one study directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = Path(path)
         exists = self.path.exists()
         try:
-            self.db = sqlite3.connect(self.path, timeout=30)
+            uri = f"file:{self.path.absolute()}{'?mode=ro' if readonly else ''}"
+            self.db = sqlite3.connect(uri, timeout=30, uri=True)
             if exists:
                 self._check_version()
             else:
                 self._create()
         except sqlite3.DatabaseError as exc:
-            raise ToolkitError(f"{self.path} is not a readable results store ({exc}); use a new --out.") from None
+            raise ToolkitError(
+                f"{self.path} is not a results store ({exc}: damaged, or not written by deepsets-trigger); "
+                "use a new --out."
+            ) from None
+
+    @classmethod
+    def check(cls, path: Path, study_hash: str) -> None:
+        """Validate an existing store for ``study_hash`` without writing to it (before the study locks it)."""
+        if not Path(path).exists():
+            return
+        store = cls(Path(path), readonly=True)
+        try:
+            store.claim(study_hash, write=False)
+        finally:
+            store.close()
+
+    def claim(self, study_hash: str, write: bool = True) -> None:
+        """Tie the store to the study config that created it; a resume with another config is refused."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'study_hash'").fetchone()
+        if row is not None and row[0] != study_hash:
+            raise ToolkitError(
+                f"--resume: the config (with its --set options) differs from the one this study was started with "
+                f"(hash {study_hash} vs {row[0]}); resume with the same config, or start the changed study in a "
+                "new --out."
+            )
+        if row is None and write:
+            with self.db:
+                self.db.execute("INSERT INTO meta VALUES ('study_hash', ?)", (study_hash,))
 
     def _create(self) -> None:
         columns = ", ".join(
@@ -87,8 +116,10 @@ class ResultStore:
     def _check_version(self) -> None:
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError:
-            row = None
+        except sqlite3.OperationalError:  # an SQLite file, but no meta table
+            raise ToolkitError(
+                f"{self.path} is an SQLite database but not a deepsets-trigger results store; use a new --out."
+            ) from None
         found = row[0] if row else "none"
         if found != str(SCHEMA_VERSION):
             raise ToolkitError(
@@ -135,6 +166,7 @@ class ResultStore:
 
     def finish(self, point_id: str, result: dict[str, Any]) -> None:
         """Record a finished point (ok or failed) in one transaction."""
+        result = finite(result)
         timings = result.get("timings") or {}
         values = [result.get(c) for c in _METRICS] + [timings.get(t) for t in _TIMINGS]
         names = list(_METRICS) + list(_TIMINGS)
@@ -146,7 +178,7 @@ class ResultStore:
                 [
                     result.get("status", "failed"),
                     result.get("error"),
-                    json.dumps(result, default=str),
+                    json.dumps(finite(result), default=str, allow_nan=False),
                     *values,
                     point_id,
                 ],
