@@ -209,7 +209,8 @@ def _run_dir(tmp_path, **changes):
     (run / "result.json").write_text(json.dumps({**result, **resources}))
     (run / "resources.json").write_text(json.dumps(resources))
     hls = {"backend": "Vitis", "part": "xcvu13p-flga2577-2-e", "clock_period": 5.0}
-    (run / "config.yaml").write_text(yaml.safe_dump({"hls": hls}))
+    quantization = {"input_precision": "ap_fixed<12,4,AP_RND,AP_SAT>"}
+    (run / "config.yaml").write_text(yaml.safe_dump({"hls": hls, "quantization": quantization}))
     return run
 
 

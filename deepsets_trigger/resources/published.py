@@ -130,7 +130,13 @@ def summary_line(record: dict[str, Any]) -> str:
         value = record.get(key)
         bar = f" ({error_bar(key)})" if source == "analytic" and key != "bops" and value is not None else ""
         parts.append(f"{key}={value}{bar}")
-    return f"total ({source}): " + ", ".join(parts)
+    line = f"total ({source}): " + ", ".join(parts)
+    if any(r.get("kernel") == "distributed_arithmetic" for r in record.get("layers", [])):
+        line += (
+            "\ndistributed-arithmetic layers: hls4ml's da_kernel_cost (da4ml's estimate), not calibrated here; "
+            "the run's result.json holds the yosys/da4ml numbers"
+        )
+    return line
 
 
 def matching_point(result: dict[str, Any], config: dict[str, Any]) -> tuple[PublishedPoint | None, list[str]]:
@@ -149,6 +155,13 @@ def matching_point(result: dict[str, Any], config: dict[str, Any]) -> tuple[Publ
         "clock_period": float(hls.get("clock_period", 0) or 0),
     }
     differences = [f"{k} {have[k]!r} (published {v!r})" for k, v in ARCHITECTURE.items() if have[k] != v]
+    text = (config.get("quantization") or {}).get("input_precision")
+    if text is not None:
+        from deepsets_trigger.precision import parse_precision
+
+        t = parse_precision(str(text))
+        if (t.width, t.integer) != (12, 4):
+            differences.append(f"input_precision {t.ap()} (published ap_fixed<12,4,AP_RND,AP_SAT>)")
     n = result.get("n_constituents")
     point = PUBLISHED.get(n) if isinstance(n, int) else None
     if point is None:
@@ -184,9 +197,11 @@ def compare_published(run_dir: str | Path, record: dict[str, Any] | None = None)
             + ", ".join(f"{p.n_constituents} constituents at RF {p.reuse_factor}" for p in PUBLISHED.values())
         )
         return "\n".join(lines)
+    lines.append(f"matches: {point.n_constituents} constituents, RF {point.reuse_factor}")
     lines.append(
-        f"matches: {point.n_constituents} constituents, RF {point.reuse_factor} "
-        "(the run's weights are its own, the published ones were trained on the full dataset)"
+        "not identical: the run's weights are its own; the published firmware used fixed<16,6> layer results "
+        "and sums, a 16-bit output layer and the reuse factor on φ only, while the toolkit sizes types exactly "
+        "and applies the reuse factor to every layer — both move products between DSPs and LUTs"
     )
     lines.append(f"{'figure':<16}{'this run':>12}{'source':>10}{'published':>12}{'diff':>9}  model residual")
     published = {
