@@ -167,7 +167,9 @@ def _cmd_resources(args: argparse.Namespace) -> int:
                 f"{r['layer']:<22}{r['class']:<18}{r['dsp']:>7}{r['lut']:>9}{r['ff']:>9}{r['bram']:>6}"
                 f"{r['latency_cycles']:>8}{r['ii']:>5}"
             )
-    print(f"total ({record['resource_source']}): " + ", ".join(f"{k}={record.get(k)}" for k in TOTALS[:-1]))
+    from deepsets_trigger.resources.published import compare_published, summary_line
+
+    print(summary_line(record))  # analytic figures carry their calibration residual
     if record["resource_source"] == "yosys":
         print(
             f"yosys {record['yosys_version']} synth_xilinx -family {record['family']}: CARRY={record['carry']}, "
@@ -176,6 +178,8 @@ def _cmd_resources(args: argparse.Namespace) -> int:
         )
     if "implementation" in record:
         print("after Vivado synthesis: " + ", ".join(f"{k}={v}" for k, v in record["implementation"].items()))
+    if args.compare_published:
+        print(compare_published(args.path, record))
     return 0
 
 
@@ -314,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", choices=["analytic", "yosys", "vivado"], help="default: analytic for a run, vivado for reports"
     )
     res.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    res.add_argument(
+        "--compare-published",
+        dest="compare_published",
+        action="store_true",
+        help="print the run's numbers next to the published DeepSets synthesis it matches (arXiv:2402.01876)",
+    )
     res.set_defaults(func=_cmd_resources)
 
     diag = sub.add_parser("diagnose", help="which layer makes the firmware differ from Keras, and why")

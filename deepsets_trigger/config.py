@@ -140,7 +140,8 @@ class HLSSettings:
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     io_type: Literal["io_parallel"] = "io_parallel"
-    strategy: Literal["Latency", "Resource"] = "Latency"
+    # distributed_arithmetic: da4ml adder graphs instead of multipliers (QAT models, reuse_factor 1)
+    strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     reuse_factor: int = 1
     part: str = "xcvu13p-flga2577-2-e"
     clock_period: float = 5
@@ -328,6 +329,7 @@ def _validate(cfg: Config) -> None:
         raise ToolkitError(f"train.learning_rate must be positive, got {cfg.train.learning_rate}.")
     if cfg.hls.clock_period <= 0:
         raise ToolkitError(f"hls.clock_period must be positive (ns), got {cfg.hls.clock_period}.")
+    _validate_distributed_arithmetic(cfg)
     q = cfg.quantization
     if q.mode == "qat" and q.precision is not None:
         raise ToolkitError(
@@ -361,6 +363,28 @@ def _validate(cfg: Config) -> None:
 
     if cfg.model.kind not in FAMILIES:
         raise ToolkitError(f"model.kind: {cfg.model.kind!r} is not one of {', '.join(map(repr, sorted(FAMILIES)))}.")
+
+
+DA_RULES = {
+    "reuse_factor": "hls.strategy distributed_arithmetic needs hls.reuse_factor 1 (da4ml builds one fully "
+    "parallel adder graph per layer), got {value}; set hls.reuse_factor: 1 or use strategy Latency/Resource.",
+    "mode": "hls.strategy distributed_arithmetic needs a quantization-aware model (quantization.mode qat): da4ml "
+    "builds its adder graphs from quantized weights, got mode {value}; use mode qat or strategy Latency/Resource.",
+    "kind": "hls.strategy distributed_arithmetic covers Dense layers; hls4ml 1.3.0 has no DA kernel for "
+    "model.kind {value}; use strategy Latency/Resource.",
+}
+
+
+def _validate_distributed_arithmetic(cfg: Config) -> None:
+    """The rules hls4ml 1.3.0 + da4ml put on ``hls.strategy: distributed_arithmetic``."""
+    if cfg.hls.strategy != "distributed_arithmetic":
+        return
+    if cfg.hls.reuse_factor != 1:
+        raise ToolkitError(DA_RULES["reuse_factor"].format(value=cfg.hls.reuse_factor))
+    if cfg.quantization.mode != "qat":
+        raise ToolkitError(DA_RULES["mode"].format(value=cfg.quantization.mode))
+    if cfg.model.kind in ("garnet", "garnet_stack"):
+        raise ToolkitError(DA_RULES["kind"].format(value=cfg.model.kind))
 
 
 def config_from_dict(raw: dict[str, Any] | None) -> Config:

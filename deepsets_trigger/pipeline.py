@@ -394,7 +394,13 @@ def _firmware_gap(
     notes = (hls_user.notes if hls_user else []) + conversion.notes
     resources = estimate(conversion.hls_model)
     write_json(stage / "resources.json", resources)
-    if cfg.hls.resource_source == "yosys":
+    if cfg.hls.strategy == "distributed_arithmetic":  # da4ml logic: yosys counts, else da4ml's estimate
+        from deepsets_trigger.resources.da import da_record
+
+        with timer("yosys_s"):
+            resources = da_record(model, stage, resources, cfg.hls.clock_period, cache_dir=cfg.data.cache_dir)
+        notes.extend(resources.get("notes", []))
+    elif cfg.hls.resource_source == "yosys":
         with timer("yosys_s"):
             resources = _yosys_resources(cfg, model, resources, stage, notes)
     write_text_atomic(stage / "hls4ml_config.yml", yaml.safe_dump(plain(conversion.hls_config), sort_keys=False))

@@ -109,6 +109,10 @@ def convert(
     ``HLSConfig`` mapping) replaces the generated starting config.
     """
     output_dir = Path(output_dir)
+    if hls.strategy == "distributed_arithmetic" and mode != "qat":
+        from deepsets_trigger.config import DA_RULES
+
+        raise ToolkitError(DA_RULES["mode"].format(value=mode))  # e.g. run --model with a float model
     if log_path is None:
         fd, log_path = tempfile.mkstemp(suffix=".log")
         os.close(fd)

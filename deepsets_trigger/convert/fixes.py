@@ -20,6 +20,11 @@ defects the toolkit handles:
   outputs; they take their producer's type.
 - :func:`fix_softmax_tables` (trap 3): unsigned, saturating table types sized for
   probabilities, and a normalised-input type whose top bits resolve 1/128.
+- :func:`fix_pointwise_parallel`: a Dense on a 3-D input becomes a 1-D convolution whose
+  default ``ParallelizationFactor`` 1 makes ``n_partitions`` = the set size, so hls4ml 1.3.0
+  processes the constituents one after another (``conv_1d_latency_cl``: II = N × RF); the
+  published DeepSets firmware processes them side by side (``BatchedDenseForConv1D``, II = RF),
+  which ``ParallelizationFactor`` = N selects.
 """
 
 from __future__ import annotations
@@ -306,8 +311,31 @@ def fix_reuse_factor(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: 
     return notes
 
 
+def fix_pointwise_parallel(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
+    """Per-constituent Dense layers process every constituent in parallel (``ParallelizationFactor`` = N).
+
+    ``n_partitions = out_width / ParallelizationFactor`` (hls4ml ``init_conv1d``); with one partition
+    the Latency strategy uses ``BatchedDenseForConv1D`` (all positions in one pipeline, II = RF) and
+    distributed arithmetic one DA kernel per position (II = 1). A factor the user set is kept.
+    """
+    notes = []
+    for layer in graph.values():
+        if not layer.class_name.startswith(("Conv1D", "PointwiseConv1D")) or layer.mult_shape is None:
+            continue
+        if len(layer.input_shape) != 2 or layer.mult_shape[0] != layer.input_shape[-1]:
+            continue  # not a per-position (kernel width 1) layer
+        section = _layer_cfg(config, layer.name)
+        if "ParallelizationFactor" in section:
+            continue
+        width = layer.input_shape[0]
+        section["ParallelizationFactor"] = width
+        notes.append(f"'{layer.name}': ParallelizationFactor {width} (all {width} positions in parallel)")
+    return notes
+
+
 FIXES = (
     fix_reuse_factor,
+    fix_pointwise_parallel,
     fix_input_type,
     fix_garnet_count_input,
     fix_garnet_internal_types,

@@ -103,7 +103,7 @@ def _have_resources(df: Any) -> bool:
 
 
 def plot_resources_vs_bits(df: Any) -> Any:
-    """LUT, FF, DSP, BRAM vs bits per strategy and reuse factor."""
+    """LUT, FF, DSP, BRAM vs bits per strategy (Latency, Resource, distributed_arithmetic) and reuse factor."""
     import matplotlib.pyplot as plt
 
     if not _have_resources(df):
@@ -112,8 +112,15 @@ def plot_resources_vs_bits(df: Any) -> Any:
     fig, axes = plt.subplots(1, len(RESOURCES), figsize=(16, 3.8))
     for ax, column in zip(axes, RESOURCES, strict=True):
         for (strategy, rf, mode), group in ok.groupby(["strategy", "reuse_factor", "mode"]):
+            source = _sources(group)  # Latency/Resource: analytic; distributed_arithmetic: yosys or da4ml
             group = group.groupby("weight_bits")[column].mean()
-            ax.plot(group.index, group.values, marker="o", label=f"{mode} {strategy} RF{int(rf)}")
+            ax.plot(
+                group.index,
+                group.values,
+                marker="o",
+                label=f"{mode} {strategy} RF{int(rf)} ({source})",
+                gid=f"resources|{column}|{strategy}|{int(rf)}|{mode}|{source}",
+            )
         ax.set_xlabel("weight bits")
         ax.set_title(column.upper())
         ax.grid(alpha=0.3)
@@ -132,8 +139,15 @@ def plot_latency_vs_bits(df: Any) -> Any:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
     for (strategy, rf), group in ok.groupby(["strategy", "reuse_factor"]):
+        source = _sources(group)
         group = group.groupby("weight_bits")["latency_cycles"].mean()
-        ax.plot(group.index, group.values, marker="o", label=f"{strategy} RF{int(rf)}")
+        ax.plot(
+            group.index,
+            group.values,
+            marker="o",
+            label=f"{strategy} RF{int(rf)} ({source})",
+            gid=f"latency|{strategy}|{int(rf)}|{source}",
+        )
     ax.set_xlabel("weight bits")
     ax.set_ylabel("latency [cycles]")
     ax.set_title(f"Latency vs bit width (source: {_sources(df)})")

@@ -166,10 +166,12 @@ def run_record(
     run_dir: str | Path,
     analytic: dict[str, Any],
     cache_dir: str | Path | None = "~/.cache/deepsets-trigger",
+    latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
 ) -> dict[str, Any]:
     """The yosys record of a run directory (BOPs from the analytic model), written as ``resources_yosys.json``."""
     from deepsets_trigger.io import write_json
 
-    record = {**yosys_resources(model, run_dir, cache_dir=cache_dir), "bops": analytic.get("bops")}
+    record = yosys_resources(model, run_dir, cache_dir=cache_dir, latency_cutoff=latency_cutoff)
+    record = {**record, "bops": analytic.get("bops")}
     write_json(Path(run_dir) / "resources_yosys.json", record)
     return record
