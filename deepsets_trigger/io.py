@@ -48,14 +48,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def check_output_dir(out: Path) -> None:
-    """Refuse an ``--out`` that would destroy something that is not a previous run."""
+def check_output_dir(out: Path, marker: str = "result.json") -> None:
+    """Refuse an ``--out`` that would destroy something that is not a previous output (holding ``marker``)."""
     if out.exists() and not out.is_dir():
         raise ToolkitError(f"--out {str(out)!r} exists and is a file; give a directory path.")
-    if out.is_dir() and any(out.iterdir()) and not (out / "result.json").exists():
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
         raise ToolkitError(
-            f"--out {str(out)!r} exists, is not empty and holds no result.json; choose a new directory "
-            "(a previous run's directory is replaced)."
+            f"--out {str(out)!r} exists, is not empty and holds no {marker}; choose a new directory "
+            "(a previous output directory is replaced)."
         )
     parent = out.resolve().parent
     if not parent.exists():
@@ -75,13 +75,15 @@ def check_file_target(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_directory(out: Path) -> Iterator[Path]:
+def staged_directory(out: Path, marker: str = "result.json", keep_partial: bool = True) -> Iterator[Path]:
     """Yield a staging directory that replaces ``out`` on success and vanishes on a user error.
 
     A :class:`ToolkitError` leaves nothing in ``out``. Any other exit (a failed compile, an
-    interrupt) still publishes what was computed; the caller records the failure inside.
+    interrupt) still publishes what was computed (the caller records the failure inside), unless
+    ``keep_partial`` is False (generated data: all or nothing). ``marker`` names the file that
+    identifies a previous output that may be replaced.
     """
-    check_output_dir(out)
+    check_output_dir(out, marker)
     staging = out.resolve().parent / f".{out.name}.partial-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
@@ -92,7 +94,7 @@ def staged_directory(out: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     except BaseException:
-        if any(staging.iterdir()):
+        if keep_partial and any(staging.iterdir()):
             _publish(staging, out)
         else:
             shutil.rmtree(staging, ignore_errors=True)
