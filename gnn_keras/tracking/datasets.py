@@ -285,7 +285,8 @@ class TrackGraphData:
 
     ``x_*`` is ``[nodes (G, n_max, 3) float32, edge_index (G, e_max, 2) int32, node_mask
     (G, n_max) float32, edge_mask (G, e_max) float32]``, ``y_*`` the edge labels (G, e_max);
-    ``edge_pt_test`` and ``n_true_test`` (G, T) give efficiencies at the ``pt_thresholds``.
+    ``edge_pt_test`` and ``n_true_test`` (G, T) give efficiencies at the ``pt_thresholds``;
+    ``event_*`` the event index of each graph (to regroup sectors into events).
     """
 
     x_train: list[np.ndarray]
@@ -296,6 +297,9 @@ class TrackGraphData:
     y_test: np.ndarray
     edge_pt_test: np.ndarray
     n_true_test: np.ndarray
+    event_train: np.ndarray
+    event_val: np.ndarray
+    event_test: np.ndarray
     pt_thresholds: tuple[float, ...]
     feature_names: tuple[str, ...]
     path: Path
@@ -346,6 +350,9 @@ def graph_data_from_file(
         y_test=arrays["edge_label"][test],
         edge_pt_test=arrays["edge_pt"][test],
         n_true_test=arrays["n_true"][test],
+        event_train=arrays["event"][train],
+        event_val=arrays["event"][val],
+        event_test=arrays["event"][test],
         pt_thresholds=tuple(attrs.get("pt_thresholds", PT_THRESHOLDS)),
         feature_names=tuple(attrs.get("feature_names", FEATURE_NAMES)),
         path=Path(path),

@@ -7,7 +7,7 @@ next layer it left a hit on, normally the adjacent one), directed inner → oute
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -40,7 +40,6 @@ class Event:
     tpy: np.ndarray
     tpz: np.ndarray
     weight: np.ndarray
-    meta: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.hit_id)

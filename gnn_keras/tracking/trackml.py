@@ -73,7 +73,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], what: str) -> Any:
         raise ToolkitError(
             f"{str(path)!r} lacks the column(s) {', '.join(missing)}; a TrackML {what} file has {','.join(columns)}."
         )
-    bad = [c for c in columns if not np.issubdtype(frame[c].dtype, np.number)]
+    bad = [c for c in columns if len(frame) and not np.issubdtype(frame[c].dtype, np.number)]
     if bad:
         raise ToolkitError(f"{str(path)!r}: column(s) {', '.join(bad)} are not numeric; check the file.")
     return frame
@@ -88,6 +88,11 @@ def read_event(prefix: str | Path) -> Event:
     """
     prefix = Path(prefix)
     hits = _read_csv(Path(f"{prefix}-hits.csv"), HIT_COLUMNS, "hits")
+    empty = ToolkitError(
+        f"event {prefix.name} has no hits in the barrel (volume_id 8, 13, 17); an empty event cannot be a graph."
+    )
+    if len(hits) == 0:
+        raise empty
     truth = _read_csv(Path(f"{prefix}-truth.csv"), TRUTH_COLUMNS, "truth")
     if len(hits) != len(truth) or not np.array_equal(hits["hit_id"].to_numpy(), truth["hit_id"].to_numpy()):
         merged = hits[list(HIT_COLUMNS)].merge(truth[list(TRUTH_COLUMNS)], on="hit_id", how="left")
@@ -100,9 +105,7 @@ def read_event(prefix: str | Path) -> Event:
     layer = layer_index(merged["volume_id"].to_numpy(), merged["layer_id"].to_numpy())
     keep = layer >= 0
     if not keep.any():
-        raise ToolkitError(
-            f"event {prefix.name} has no hits in the barrel (volume_id 8, 13, 17); an empty event cannot be a graph."
-        )
+        raise empty
     m = merged[keep]
     n_modules = (N_PHI * N_Z)[layer[keep]]
     module_id = m["module_id"].to_numpy()
