@@ -14,7 +14,7 @@ from gnn_keras.tracking.scan import read_rows
 PARAMETER = {"knn": "k", "epsilon": "epsilon", "pattern": "window", "module_map": "min_count"}
 AXIS_LABEL = {
     "k": "k",
-    "epsilon": "ε [mm]",
+    "epsilon": "ε [mm]  (η-φ space: Δ(η, φ) × 1000)",
     "window": "window scale (× default Δφ/Δr, z0)",
     "min_count": "module pair seen ≥ n times",
 }
@@ -59,11 +59,16 @@ def _by_builder(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def heatmaps(similarity: list[dict[str, str]], out: Path, plt: Any) -> list[Path]:
+SPACE_LABEL = {"etaphi": "mm: Δ(η, φ) × 1000", "xyz": "mm, x-y-z", "rphiz": "mm, scaled r-φ-z"}
+
+
+def heatmaps(similarity: list[dict[str, str]], graphs: list[dict[str, str]], out: Path, plt: Any) -> list[Path]:
     """Recall and precision of ε-NN against k-NN on a k × ε grid (one figure, two panels)."""
     rows = [r for r in similarity if r["builder"] == "epsilon" and r["recall"] != ""]
     if not rows:
         return []
+    spaces = {r["space"] for r in graphs if r["builder"] == "epsilon"}
+    unit = SPACE_LABEL.get(spaces.pop(), "mm") if len(spaces) == 1 else "mm"
     ks = sorted({int(float(r["k"])) for r in rows})
     eps = sorted({float(r["epsilon"]) for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(4 + 1.1 * len(eps) * 2, 1.5 + 0.7 * len(ks)), squeeze=False)
@@ -77,7 +82,7 @@ def heatmaps(similarity: list[dict[str, str]], out: Path, plt: Any) -> list[Path
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 else "k", fontsize=9)
         ax.set_xticks(range(len(eps)), [f"{e:g}" for e in eps])
         ax.set_yticks(range(len(ks)), [str(k) for k in ks])
-        ax.set_xlabel("ε-NN radius ε [mm]")
+        ax.set_xlabel(f"ε-NN radius ε [{unit}]")
         ax.set_ylabel("k of the k-NN graph")
         ax.set_title(f"{what} |E_k ∩ E_ε| / |E_{'k' if what == 'recall' else 'ε'}|", fontsize=11)
         fig.colorbar(image, ax=ax, fraction=0.046)
@@ -107,7 +112,7 @@ def efficiency_purity(rows: list[dict[str, str]], out: Path, plt: Any) -> list[P
 def edges_per_event(rows: list[dict[str, str]], out: Path, plt: Any) -> list[Path]:
     """Edges per event against each builder's parameter (one panel per builder)."""
     groups = _by_builder(rows)
-    fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.8), squeeze=False)
     for ax, (builder, group) in zip(axes[0], groups.items(), strict=True):
         x = [_num(r[PARAMETER[builder]]) for r in group]
         ax.plot(x, [_num(r["edges_per_event"]) for r in group], "o-", label="edges")
@@ -118,6 +123,7 @@ def edges_per_event(rows: list[dict[str, str]], out: Path, plt: Any) -> list[Pat
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("per event")
     axes[0][0].legend(fontsize=9)
+    fig.tight_layout()
     return [_save(plt, fig, out / "edges_per_event.png")]
 
 
@@ -155,7 +161,7 @@ def plot_scan(scan_dir: str | Path) -> list[Path]:
     out = scan_dir / "plots"
     out.mkdir(exist_ok=True)
     plt = _pyplot()
-    made = heatmaps(similarity, out, plt)
+    made = heatmaps(similarity, rows, out, plt)
     made += efficiency_purity(rows, out, plt)
     made += edges_per_event(rows, out, plt)
     made += degree_histograms(rows, degrees, out, plt)

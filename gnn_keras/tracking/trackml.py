@@ -148,15 +148,22 @@ def read_particles(prefix: str | Path) -> dict[str, np.ndarray] | None:
     return {c: frame[c].to_numpy() for c in PARTICLE_COLUMNS}
 
 
-def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
-    """8 significant digits: 0.1 µm at the outer radius, far below every resolution."""
-    import pandas as pd
+def _csv_text(columns: dict[str, np.ndarray]) -> str:
+    """CSV text: integers as such, floats to 8 significant digits (0.1 µm at the outer radius).
 
-    frame = pd.DataFrame(columns)
+    One %-format per row over Python lists: 2.5× faster than pandas' ``to_csv`` with a float
+    format, which made CSV writing the generator's largest cost.
+    """
+    values = [np.asarray(v) for v in columns.values()]
+    fmt = ",".join("%d" if np.issubdtype(v.dtype, np.integer) else "%.8g" for v in values) + "\n"
+    rows = zip(*(v.tolist() for v in values), strict=True)
+    return ",".join(columns) + "\n" + "".join(fmt % row for row in rows)
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        text = frame.to_csv(index=False, float_format="%.8g", lineterminator="\n")
-        tmp.write_text(text)
+        tmp.write_text(_csv_text(columns))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
