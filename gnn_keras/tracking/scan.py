@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.data.arrays import as_list
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import write_json, write_text_atomic
 from gnn_keras.tracking.builders import (
@@ -117,10 +118,6 @@ class ScanConfig:
         )
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def scan_config(raw: Any) -> ScanConfig:
     """Validate a ``GRAPHS.yaml`` mapping (see the module docstring).
 
@@ -142,7 +139,7 @@ def scan_config(raw: Any) -> ScanConfig:
         if not isinstance(entry, dict) or "builder" not in entry:
             raise ToolkitError(f"GRAPHS.yaml builders: each entry is a mapping with a 'builder' name, got {entry!r}.")
         name = entry["builder"]
-        params = {k: _as_list(v) for k, v in entry.items() if k != "builder"}
+        params = {k: as_list(v) for k, v in entry.items() if k != "builder"}
         if any(len(v) == 0 for v in params.values()):
             raise ToolkitError(f"GRAPHS.yaml builder {name}: a parameter list is empty; give at least one value.")
         for combo in itertools.product(*params.values()):
@@ -169,7 +166,8 @@ def scan_config(raw: Any) -> ScanConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# per-event work (runs in forked workers; the events and per-row state are module globals)
+# per-event work: forked workers share the loaded events and k-NN tables (module globals);
+# each task carries its row
 
 _EVENTS: list[Event] = []
 _TABLES: list[dict[BuilderSpec, np.ndarray]] = []  # per event: k-NN neighbour table of each group
