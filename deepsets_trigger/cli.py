@@ -311,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("file")
     plot.add_argument("--out", required=True, help="directory for the PNGs")
     data.set_defaults(func=_cmd_data)
+    from gnn_keras.tracking.cli import add_data_parser, add_graphs_parser  # TODO(lead): plugin registry
+
+    add_data_parser(data_sub)
+    add_graphs_parser(sub)
 
     res = sub.add_parser("resources", help="resources and latency of a run directory or of synthesis reports")
     res.add_argument("path", help="a run output directory, or a directory holding Vivado/Vitis HLS reports")

@@ -212,12 +212,13 @@ def _can_create(directory: Path) -> bool:
 
 
 @contextlib.contextmanager
-def staged_directory(out: Path, kind: str = "run") -> Iterator[Path]:
+def staged_directory(out: Path, kind: str = "run", keep_partial: bool = True) -> Iterator[Path]:
     """Yield a staging directory that replaces ``out`` only when the work in it finishes.
 
     A :class:`ToolkitError` leaves nothing. An interrupt (Ctrl-C, SIGTERM) or a crash leaves an
     earlier run in ``out`` exactly as it was; with no earlier run, what was computed is published
-    (the caller records the failure inside). ``out`` gets a marker listing the entries it owns.
+    (the caller records the failure inside) unless ``keep_partial`` is False (generated data: all
+    or nothing). ``out`` gets a marker listing the entries it owns.
     """
     check_output_dir(out)
     parent = out.absolute().parent
@@ -237,7 +238,7 @@ def staged_directory(out: Path, kind: str = "run") -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     except BaseException:
-        if out.exists() or not any(staging.iterdir()):
+        if out.exists() or not keep_partial or not any(staging.iterdir()):
             shutil.rmtree(staging, ignore_errors=True)
         else:
             _publish(staging, out, kind)
