@@ -1,29 +1,57 @@
-"""The study schema: YAML → validated dataclasses, defaults, and a stable hash.
+"""The schema: YAML → validated, frozen dataclasses, defaults, and a stable hash.
 
-One schema serves ``run``, ``study`` and the notebooks. Sections: ``data``, ``model``,
-``train``, ``quantization``, ``pruning``, ``hls``, ``grid``. Unknown keys and bad values
-fail here, at the edge, with the valid choices listed; nothing below re-validates.
+One schema serves ``run``, ``study`` and the notebooks. Sections: ``data``, ``model``, ``train``,
+``quantization``, ``pruning``, ``hls``, ``grid``. The ``model`` section is the dataclass of its
+family (``model.kind``) and the ``data`` section that of its source (``data.source``), both looked
+up in :mod:`deepsets_trigger.registry`, so a plugin brings its own keys. Unknown keys and bad
+values fail here, at the edge, with the valid choices listed; each section checks its own
+parameters (``validated``) and returns a new, resolved section; nothing is mutated afterwards.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import hashlib
 import json
-import math
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from deepsets_trigger import registry
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.precision import parse_precision
+from deepsets_trigger.schema import from_dict
+from deepsets_trigger.yaml_io import parse_yaml, read_yaml_mapping
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "HLSSettings",
+    "ModelConfig",
+    "NormalisationConfig",
+    "PruningConfig",
+    "QuantizationConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "parse_yaml",
+    "read_yaml_mapping",
+    "section_class",
+    "set_path",
+    "stable_hash",
+]
 
 
-@dataclass
+class Section:
+    """A config section: ``validated`` checks its own values (and cross-section rules) and resolves them."""
+
+    def validated(self, cfg: Config) -> Section:
+        return self
+
+
+@dataclass(frozen=True)
 class NormalisationConfig:
     """How inputs are scaled: ``fixed`` ranges, or ``standard``/``robust`` fitted on train only.
 
@@ -35,56 +63,44 @@ class NormalisationConfig:
     scale: list[float] | None = None  # per feature, for kind: fixed (or auto)
 
 
-@dataclass
-class DataConfig:
-    """Where samples come from and how they are split."""
+@dataclass(frozen=True)
+class DataConfig(Section):
+    """Keys every data source shares: what is split how; sources subclass it with their own keys."""
 
-    source: Literal["npy", "toy", "h5", "pythia", "calo"] = "toy"
-    x: str | None = None
-    y: str | None = None
-    path: str | None = None  # source h5: a jet file in the hls4ml format
+    source: str = "toy"
     n_constituents: int = 8
-    features: list[int] | None = None  # npy: feature columns to keep (default: all)
-    feature_names: list[str] = field(default_factory=lambda: ["j1_pt", "j1_etarel", "j1_phirel"])  # h5 / pythia
-    min_pt: float = 0.0  # h5 / pythia: keep jets with j_pt ≥ min_pt (GeV)
-    n_jets: int = 10000  # pythia: jets to generate (balanced over the five classes)
-    pt_min: float = 900.0  # pythia: pT-hat window (GeV)
-    pt_max: float = 1100.0
-    gen_workers: int = 2  # pythia: generator processes (part of the file's identity)
-    cache_dir: str = "~/.cache/deepsets-trigger"  # pythia / calo: generated files are kept here
-    n_events: int = 10000  # calo: events to simulate (balanced over particles)
-    particles: list[str] = field(default_factory=lambda: ["pi0", "pi+"])  # calo: classes (or what to simulate)
-    pileup: float = 0.0  # calo: mean number of soft pile-up particles
     normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     seed: int = 0
-    n_samples: int = 6000  # toy source only
-    n_classes: int = 5  # toy source only
-    task: Literal["classification", "regression"] = "classification"  # toy / calo sources
+    cache_dir: str = "~/.cache/deepsets-trigger"  # generated files are kept here
+
+    def validated(self, cfg: Config) -> DataConfig:
+        if not 0.0 < self.test_fraction <= 1.0:
+            raise ToolkitError(f"data.test_fraction must be in (0, 1], got {self.test_fraction}.")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ToolkitError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}.")
+        scale = self.normalisation.scale
+        if self.normalisation.kind in ("fixed", "auto") and scale is not None and any(s == 0 for s in scale):
+            raise ToolkitError("data.normalisation.scale: a scale of 0 would divide by zero.")
+        return self
 
 
-@dataclass
-class ModelConfig:
-    """Which model family and its shape (DeepSets: φ widths, aggregation, ρ widths, head)."""
+@dataclass(frozen=True)
+class ModelConfig(Section):
+    """Keys every model family shares; families subclass it with their architecture keys."""
 
     kind: str = "deepsets"
-    phi: list[int] = field(default_factory=lambda: [32, 32, 32])
-    rho: list[int] = field(default_factory=lambda: [32])
-    phi_width: int | None = None  # sets every φ layer's width (a grid axis); None keeps ``phi``
-    aggregation: Literal["mean", "max"] = "mean"
-    head: Literal["classification", "regression", "both"] = "classification"  # both: GarNet's two heads
-    activation: Literal["relu"] = "relu"
-    # GarNet / GarNetStack (one entry per sublayer) and the Dense layers after it
-    aggregators: list[int] = field(default_factory=lambda: [4])
-    filters: list[int] = field(default_factory=lambda: [8])
-    propagate: list[int] = field(default_factory=lambda: [8])
-    dense: list[int] = field(default_factory=lambda: [16, 8])
-    loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])  # head both: classification, regression
+    head: Literal["classification", "regression", "both"] = "classification"  # both: two heads (GarNet)
+
+    def validated(self, cfg: Config) -> ModelConfig:
+        if self.head == "both":
+            raise ToolkitError(f"model.head both (classification + regression) is not available for {self.kind}.")
+        return self
 
 
-@dataclass
-class TrainConfig:
+@dataclass(frozen=True)
+class TrainConfig(Section):
     """Adam with early stopping and learning-rate reduction; fixed seeds."""
 
     epochs: int = 30
@@ -96,9 +112,14 @@ class TrainConfig:
     seed: int = 0
     verbose: int = 0
 
+    def validated(self, cfg: Config) -> TrainConfig:
+        if self.learning_rate <= 0:
+            raise ToolkitError(f"train.learning_rate must be positive, got {self.learning_rate}.")
+        return self
 
-@dataclass
-class QuantizationConfig:
+
+@dataclass(frozen=True)
+class QuantizationConfig(Section):
     """``float`` | ``ptq`` (``precision``: uniform string or per-layer map) | ``qat`` (QKeras bits).
 
     For QAT, ``bits`` sets every width; ``weight_bits`` / ``activation_bits`` set all weights /
@@ -123,9 +144,42 @@ class QuantizationConfig:
     input_precision: str = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
     ptq_integer_bits: int = 6  # PTQ with ``bits``: ap_fixed<bits, min(bits, ptq_integer_bits)>
 
+    def validated(self, cfg: Config) -> QuantizationConfig:
+        if self.mode == "qat" and self.precision is not None:
+            raise ToolkitError(
+                "quantization.precision is for mode ptq/float; QAT takes bit widths (bits, weight_bits, "
+                "activation_bits)."
+            )
+        if self.mode != "qat":
+            widths = [self.weight_bits, self.activation_bits, self.B_I, self.B_H, self.B_O, self.A_I, self.A_H]
+            if any(w is not None for w in [*widths, self.A_O]):
+                raise ToolkitError(
+                    f"quantization: per-tensor bit widths are for mode qat; for mode {self.mode} write "
+                    "precision: 'ap_fixed<W,I>' (or bits: W for ap_fixed<W, ptq_integer_bits>)."
+                )
+            if self.bits is not None and self.precision is not None:
+                raise ToolkitError("quantization: give either bits or precision for PTQ, not both.")
+        if isinstance(self.precision, str):
+            parse_precision(self.precision, where="quantization.precision")
+        elif isinstance(self.precision, dict):
+            _check_precision_map(self.precision)
+        parse_precision(self.input_precision, where="quantization.input_precision")
+        return self
 
-@dataclass
-class PruningConfig:
+
+def _check_precision_map(precision: dict[str, Any]) -> None:
+    for layer, spec in precision.items():
+        specs = spec.items() if isinstance(spec, dict) else [("", spec)]
+        for kind, text in specs:
+            if kind not in ("", "weight", "bias", "result", "accum"):
+                raise ToolkitError(
+                    f"quantization.precision.{layer}: unknown key {kind!r}; use weight, bias, result, accum."
+                )
+            parse_precision(text, where=f"quantization.precision.{layer}{'.' + kind if kind else ''}")
+
+
+@dataclass(frozen=True)
+class PruningConfig(Section):
     """Magnitude pruning with tfmot; ``sparsity`` 0 disables it."""
 
     sparsity: float = 0.0
@@ -133,9 +187,22 @@ class PruningConfig:
     end_fraction: float = 0.6  # reach the target sparsity after this fraction of the epochs
     frequency: int = 20
 
+    def validated(self, cfg: Config) -> PruningConfig:
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ToolkitError(f"pruning.sparsity must be in [0, 1), got {self.sparsity}.")
+        return self
 
-@dataclass
-class HLSSettings:
+
+DA_RULES = {
+    "reuse_factor": "hls.strategy distributed_arithmetic needs hls.reuse_factor 1 (da4ml builds one fully "
+    "parallel adder graph per layer), got {value}; set hls.reuse_factor: 1 or use strategy Latency/Resource.",
+    "mode": "hls.strategy distributed_arithmetic needs a quantization-aware model (quantization.mode qat): da4ml "
+    "builds its adder graphs from quantized weights, got mode {value}; use mode qat or strategy Latency/Resource.",
+}
+
+
+@dataclass(frozen=True)
+class HLSSettings(Section):
     """hls4ml conversion target: backend, IO, strategy, reuse factor, part, clock."""
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
@@ -153,10 +220,23 @@ class HLSSettings:
     # yosys: QAT points also go through da4ml RTL + yosys (minutes per distinct network, cached)
     resource_source: Literal["analytic", "yosys"] = "analytic"
 
+    def validated(self, cfg: Config) -> HLSSettings:
+        if self.clock_period <= 0:
+            raise ToolkitError(f"hls.clock_period must be positive (ns), got {self.clock_period}.")
+        if self.strategy == "distributed_arithmetic":  # the rules hls4ml 1.3.0 + da4ml put on it
+            if self.reuse_factor != 1:
+                raise ToolkitError(DA_RULES["reuse_factor"].format(value=self.reuse_factor))
+            if cfg.quantization.mode != "qat":
+                raise ToolkitError(DA_RULES["mode"].format(value=cfg.quantization.mode))
+        return self
 
-@dataclass
+
+SECTIONS = ("data", "model", "train", "quantization", "pruning", "hls")
+
+
+@dataclass(frozen=True)
 class Config:
-    """A resolved point (or study) configuration."""
+    """A resolved point (or study) configuration; build it with :func:`config_from_dict`."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -168,6 +248,10 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with whole sections replaced (e.g. ``hls=dataclasses.replace(cfg.hls, ...)``)."""
+        return dataclasses.replace(self, **sections)
 
     def point_hash(self) -> str:
         """Stable hash of what determines a point's results (the grid itself excluded)."""
@@ -195,257 +279,36 @@ def stable_hash(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_POSITIVE_INTS = {
-    "n_constituents",
-    "epochs",
-    "batch_size",
-    "reuse_factor",
-    "softmax_table_size",
-    "n_samples",
-    "n_classes",
-    "frequency",
-    "bits",
-    "weight_bits",
-    "activation_bits",
-    "B_I",
-    "B_H",
-    "B_O",
-    "A_I",
-    "A_H",
-    "A_O",
-    "patience",
-    "lr_patience",
-    "phi_width",
-    "ptq_integer_bits",
-    "n_jets",
-    "gen_workers",
-    "n_events",
-}
-
-
-def _check_value(path: str, value: Any, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _check_value(path, value, arg)
-            except ToolkitError as exc:
-                errors.append(str(exc))
-        raise ToolkitError(errors[0] if len(errors) == 1 else f"{path}: {value!r} is not valid ({'; '.join(errors)}).")
-    if origin is Literal:
-        if value not in args:
-            raise ToolkitError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}.")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ToolkitError(f"{path}: expected a list, got {value!r}.")
-        return [_check_value(f"{path}[{i}]", v, args[0]) for i, v in enumerate(value)] if args else value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ToolkitError(f"{path}: expected a mapping, got {value!r}.")
-        return value
-    if dataclasses.is_dataclass(annotation):
-        return _from_dict(annotation, value, path)
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ToolkitError(f"{path}: expected true or false, got {value!r}.")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ToolkitError(f"{path}: expected a whole number, got {value!r}.")
-        return value
-    if annotation is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ToolkitError(f"{path}: expected a number, got {value!r}.")
-        if not math.isfinite(value):
-            raise ToolkitError(f"{path}: {value!r} is not a finite number; give a real value.")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ToolkitError(f"{path}: expected text, got {value!r}.")
-        return value
-    return value
-
-
-def _from_dict(cls: type, raw: Any, path: str) -> Any:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise ToolkitError(f"{path}: expected a mapping of keys, got {raw!r}.")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in raw if k not in names]
-    if unknown:
-        where = f"{path}: unknown key" if path else "unknown top-level section"
-        raise ToolkitError(f"{where} {unknown[0]!r}. Valid keys in {path or 'the config'}: {', '.join(names)}.")
-    kwargs = {k: _check_value(f"{path}.{k}" if path else k, v, hints[k]) for k, v in raw.items()}
-    return cls(**kwargs)
-
-
-def _validate(cfg: Config) -> None:
-    for name in ("data", "model", "train", "quantization", "pruning", "hls"):
-        section = getattr(cfg, name)
-        for f in dataclasses.fields(section):
-            value = getattr(section, f.name)
-            if f.name in _POSITIVE_INTS and value is not None and value <= 0:
-                raise ToolkitError(f"{name}.{f.name} must be positive, got {value}.")
-    for name, widths in (("model.phi", cfg.model.phi), ("model.rho", cfg.model.rho)):
-        if any(w <= 0 for w in widths):
-            raise ToolkitError(f"{name}: layer widths must be positive, got {widths}.")
-    garnet = cfg.model.kind in ("garnet", "garnet_stack")
-    if garnet:
-        m = cfg.model
-        if len({len(m.aggregators), len(m.filters), len(m.propagate)}) != 1 or not m.aggregators:
-            raise ToolkitError(
-                "model.aggregators, model.filters and model.propagate need one entry per GarNet sublayer each, "
-                f"got {m.aggregators}, {m.filters}, {m.propagate}."
-            )
-        if m.kind == "garnet" and len(m.aggregators) != 1:
-            raise ToolkitError("model.kind garnet has one sublayer; use garnet_stack for several.")
-        if any(w <= 0 for w in [*m.aggregators, *m.filters, *m.propagate, *m.dense]):
-            raise ToolkitError("model.aggregators/filters/propagate/dense: widths must be positive.")
-        if cfg.data.source != "calo":
-            raise ToolkitError(f"model.kind {m.kind} takes calorimeter hits: set data.source: calo.")
-    elif cfg.model.head == "both":
-        raise ToolkitError("model.head both (classification + regression) is for GarNet models only.")
-    if not cfg.model.phi:
-        raise ToolkitError("model.phi: a DeepSets needs at least one φ layer, e.g. phi: [32, 32, 32].")
-    if cfg.model.phi_width is not None:
-        cfg.model.phi = [cfg.model.phi_width] * len(cfg.model.phi)
-    if not 0.0 < cfg.data.test_fraction <= 1.0:
-        raise ToolkitError(f"data.test_fraction must be in (0, 1], got {cfg.data.test_fraction}.")
-    if not 0.0 <= cfg.data.val_fraction < 1.0:
-        raise ToolkitError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}.")
-    if not 0.0 <= cfg.pruning.sparsity < 1.0:
-        raise ToolkitError(f"pruning.sparsity must be in [0, 1), got {cfg.pruning.sparsity}.")
-    if cfg.train.learning_rate <= 0:
-        raise ToolkitError(f"train.learning_rate must be positive, got {cfg.train.learning_rate}.")
-    if cfg.hls.clock_period <= 0:
-        raise ToolkitError(f"hls.clock_period must be positive (ns), got {cfg.hls.clock_period}.")
-    _validate_distributed_arithmetic(cfg)
-    q = cfg.quantization
-    if q.mode == "qat" and q.precision is not None:
-        raise ToolkitError(
-            "quantization.precision is for mode ptq/float; QAT takes bit widths (bits, weight_bits, activation_bits)."
-        )
-    if q.mode != "qat":
-        widths = [q.weight_bits, q.activation_bits, q.B_I, q.B_H, q.B_O, q.A_I, q.A_H, q.A_O]
-        if any(w is not None for w in widths):
-            raise ToolkitError(
-                f"quantization: per-tensor bit widths are for mode qat; for mode {q.mode} write "
-                "precision: 'ap_fixed<W,I>' (or bits: W for ap_fixed<W, ptq_integer_bits>)."
-            )
-        if q.bits is not None and q.precision is not None:
-            raise ToolkitError("quantization: give either bits or precision for PTQ, not both.")
-    if isinstance(q.precision, str):
-        parse_precision(q.precision, where="quantization.precision")
-    elif isinstance(q.precision, dict):
-        for layer, spec in q.precision.items():
-            specs = spec.items() if isinstance(spec, dict) else [("", spec)]
-            for kind, text in specs:
-                if kind not in ("", "weight", "bias", "result", "accum"):
-                    raise ToolkitError(
-                        f"quantization.precision.{layer}: unknown key {kind!r}; use weight, bias, result, accum."
-                    )
-                parse_precision(text, where=f"quantization.precision.{layer}{'.' + kind if kind else ''}")
-    parse_precision(q.input_precision, where="quantization.input_precision")
-    if cfg.data.normalisation.kind in ("fixed", "auto") and cfg.data.normalisation.scale is not None:
-        if any(s == 0 for s in cfg.data.normalisation.scale):
-            raise ToolkitError("data.normalisation.scale: a scale of 0 would divide by zero.")
-    from deepsets_trigger.models import FAMILIES  # light: no TensorFlow import
-
-    if cfg.model.kind not in FAMILIES:
-        raise ToolkitError(f"model.kind: {cfg.model.kind!r} is not one of {', '.join(map(repr, sorted(FAMILIES)))}.")
-
-
-DA_RULES = {
-    "reuse_factor": "hls.strategy distributed_arithmetic needs hls.reuse_factor 1 (da4ml builds one fully "
-    "parallel adder graph per layer), got {value}; set hls.reuse_factor: 1 or use strategy Latency/Resource.",
-    "mode": "hls.strategy distributed_arithmetic needs a quantization-aware model (quantization.mode qat): da4ml "
-    "builds its adder graphs from quantized weights, got mode {value}; use mode qat or strategy Latency/Resource.",
-    "kind": "hls.strategy distributed_arithmetic covers Dense layers; hls4ml 1.3.0 has no DA kernel for "
-    "model.kind {value}; use strategy Latency/Resource.",
-}
-
-
-def _validate_distributed_arithmetic(cfg: Config) -> None:
-    """The rules hls4ml 1.3.0 + da4ml put on ``hls.strategy: distributed_arithmetic``."""
-    if cfg.hls.strategy != "distributed_arithmetic":
-        return
-    if cfg.hls.reuse_factor != 1:
-        raise ToolkitError(DA_RULES["reuse_factor"].format(value=cfg.hls.reuse_factor))
-    if cfg.quantization.mode != "qat":
-        raise ToolkitError(DA_RULES["mode"].format(value=cfg.quantization.mode))
-    if cfg.model.kind in ("garnet", "garnet_stack"):
-        raise ToolkitError(DA_RULES["kind"].format(value=cfg.model.kind))
+def section_class(section: str, raw_section: Any) -> type:
+    """The dataclass of a section: the family's for ``model``, the source's for ``data``."""
+    raw_section = raw_section if isinstance(raw_section, dict) else {}
+    if section == "model":
+        kind = raw_section.get("kind", ModelConfig.kind)
+        return registry.family(str(kind)).config
+    if section == "data":
+        return registry.source(str(raw_section.get("source", DataConfig.source))).config
+    return typing.get_type_hints(Config)[section]
 
 
 def config_from_dict(raw: dict[str, Any] | None) -> Config:
-    """Validate a plain dict (e.g. parsed YAML) into a :class:`Config`."""
-    cfg = _from_dict(Config, copy.deepcopy(raw or {}), "")
-    _validate(cfg)
-    return cfg
+    """Validate a plain dict (e.g. parsed YAML) into a resolved :class:`Config`.
 
-
-def _strict_loader() -> type:
-    """``yaml.SafeLoader`` that refuses duplicate keys (YAML lets the last one win silently)."""
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (only one may be given)", key_node.start_mark
-                )
-            seen.add(key)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return StrictLoader
-
-
-def parse_yaml(text: str, where: str, loader: type | None = None) -> Any:
-    """Parse YAML text; errors become one line naming ``where``, the line and column, and the problem."""
-    import yaml
-
-    try:
-        return yaml.load(text, Loader=loader or _strict_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ToolkitError(f"{where} is not valid YAML{at}: {problem}; fix the syntax there.") from None
-
-
-def read_yaml_mapping(path: str | Path, what: str, loader: type | None = None) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; ``what`` names it in errors (e.g. ``--hls-config``)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ToolkitError(f"{what}: {str(path)!r} is a directory; pass the path of a YAML file.")
-    if not path.is_file():
-        raise ToolkitError(f"{what}: file {str(path)!r} does not exist; pass the path of a YAML file.")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ToolkitError(f"{what}: cannot read {str(path)!r} as text ({exc}); pass a YAML file.") from None
-    raw = parse_yaml(text, f"{what} {str(path)!r}", loader)
-    if raw is None:
-        return {}
+    Raises:
+        ToolkitError: an unknown key or a bad value, named by its key path.
+    """
+    raw = copy.deepcopy(raw or {})
     if not isinstance(raw, dict):
-        raise ToolkitError(f"{what}: {str(path)!r} must hold a mapping of keys, not a {type(raw).__name__}.")
-    return raw
+        raise ToolkitError(f"a config must be a mapping of sections, got {type(raw).__name__}.")
+    names = [*SECTIONS, "grid"]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        raise ToolkitError(f"unknown top-level section {unknown[0]!r}. Valid keys in the config: {', '.join(names)}.")
+    sections = {name: from_dict(section_class(name, raw.get(name)), raw.get(name), name) for name in SECTIONS}
+    grid = raw.get("grid") or {}
+    cfg = Config(**sections, grid=grid)
+    for name in SECTIONS:  # in order: later sections may rely on earlier ones being resolved
+        cfg = cfg.replace(**{name: getattr(cfg, name).validated(cfg)})
+    return cfg
 
 
 def load_config(path: str | Path) -> Config:

@@ -88,43 +88,41 @@ def compare_regression(keras_pred: np.ndarray, fw_pred: np.ndarray, y_true: np.n
     return out
 
 
-def compare_heads(
-    names: list[str], keras_out: list[np.ndarray], fw_out: list[np.ndarray], y: Any, energy: np.ndarray
-) -> dict[str, Any]:
-    """GarNet heads: ``classification`` (sigmoid) → accuracies, decision agreement (reported as
-    ``logit_agreement``), AUCs; ``regression`` (E / 100 GeV) → resolutions σ/μ of E_pred / E_true."""
-    ys = y if isinstance(y, list) else [y]
-    out: dict[str, Any] = {}
-    for name, k, f, target in zip(names, keras_out, fw_out, ys, strict=True):
-        k, f = k.reshape(-1), f.reshape(-1)
-        if name == "classification":
-            label = np.asarray(target).reshape(-1) > 0.5
-            acc_k, acc_f = float(np.mean((k > 0.5) == label)), float(np.mean((f > 0.5) == label))
-            out.update(
-                keras_accuracy=acc_k,
-                firmware_accuracy=acc_f,
-                accuracy_ratio=acc_f / acc_k if acc_k else None,
-                logit_agreement=float(np.mean((k > 0.5) == (f > 0.5))),
-                max_abs_logit_diff=float(np.max(np.abs(k - f))),
-                auc_keras=_auc(label, k),
-                auc_firmware=_auc(label, f),
-            )
-        else:
-            out.update(
-                resolution_keras=_energy_resolution(k, energy),
-                resolution_firmware=_energy_resolution(f, energy),
-                max_abs_output_diff=float(np.max(np.abs(k - f))),
-            )
+def compare_binary(keras_score: np.ndarray, fw_score: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
+    """One sigmoid output: accuracies at 0.5, decision agreement (as ``logit_agreement``), max |Δ|, AUCs."""
+    k, f = np.ravel(keras_score), np.ravel(fw_score)
+    out: dict[str, Any] = {
+        "logit_agreement": float(np.mean((k > 0.5) == (f > 0.5))),
+        "max_abs_logit_diff": float(np.max(np.abs(k - f))),
+    }
+    if labels is None:
+        return out
+    label = np.ravel(labels) > 0.5
+    acc_k, acc_f = float(np.mean((k > 0.5) == label)), float(np.mean((f > 0.5) == label))
+    defined = 0 < label.mean() < 1
+    out.update(
+        keras_accuracy=acc_k,
+        firmware_accuracy=acc_f,
+        accuracy_ratio=acc_f / acc_k if acc_k else None,
+        auc_keras=roc_auc(label, k) if defined else None,
+        auc_firmware=roc_auc(label, f) if defined else None,
+    )
     return out
 
 
-def _energy_resolution(pred: np.ndarray, energy: np.ndarray) -> float:
-    ratio = pred * 100.0 / energy
-    return float(np.std(ratio) / np.mean(ratio))
-
-
-def _auc(label: np.ndarray, score: np.ndarray) -> float | None:
-    return roc_auc(label, score) if 0 < label.mean() < 1 else None
+def compare_firmware(dataset: Any, outputs: list[str], keras_out: list[np.ndarray], fw: list[np.ndarray]) -> dict:
+    """The core comparison: classification (logits first when exposed, then probabilities) or regression."""
+    if dataset.task == "regression":
+        return compare_regression(keras_out[-1], fw[-1], dataset.y_test)
+    has_logits = len(outputs) > 1
+    return compare_classification(
+        keras_out[0] if has_logits else None,
+        keras_out[-1],
+        fw[0] if has_logits else None,
+        fw[-1],
+        dataset.y_test,
+        dataset.class_names,
+    )
 
 
 def compare_outputs(names: list[str], keras_out: list[np.ndarray], fw_out: list[np.ndarray]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -277,49 +277,27 @@ def captured_output(log_path: Path | str) -> Iterator[None]:
             os.close(saved[1])
 
 
-def load_keras_model(path: str | Path, weights: str | Path | None = None, trusted: Sequence[str] = ()) -> Any:
-    """Load ``.h5``/``.keras`` (with QKeras objects) or Keras JSON + HDF5 weights.
-
-    The stored config is checked first (:mod:`deepsets_trigger.model_files`): a file with a
-    ``Lambda`` or an unknown class is refused before Keras deserialises anything. ``trusted``
-    modules (``--trust-custom-layers``) are imported and their layer classes accepted.
-
-    Raises:
-        ToolkitError: missing or unreadable files, or a model that could run code.
-    """
-    from deepsets_trigger.convert.keras_prep import custom_objects
-    from deepsets_trigger.model_files import check_model_file, trusted_objects
-
+def read_npy(path: str | Path, what: str) -> np.ndarray:
+    """``np.load`` with a clear error for a missing, corrupt or pickled file."""
     path = Path(path)
-    if path.suffix == ".json" and weights is None:
-        raise ToolkitError(f"--model {str(path)!r} is Keras JSON: also pass --weights WEIGHTS.h5.")
-    if weights is not None and not Path(weights).is_file():
-        what = "is a directory" if Path(weights).is_dir() else "does not exist"
-        raise ToolkitError(f"--weights: {str(weights)!r} {what}; pass an HDF5 weights file.")
-    objects = {**custom_objects(), **trusted_objects(trusted)}
-    check_model_file(path, objects)
-    from tensorflow import keras
-
+    if path.is_dir():
+        raise ToolkitError(f"{what}: {str(path)!r} is a directory; pass a .npy file.")
+    if not path.is_file():
+        raise ToolkitError(f"{what}: file {str(path)!r} does not exist.")
     try:
-        if path.suffix == ".json":
-            model = keras.models.model_from_json(path.read_text(), custom_objects=objects)
-            model.load_weights(str(weights))
-        else:
-            kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}
-            model = keras.models.load_model(str(path), custom_objects=objects, compile=False, **kwargs)
-            if weights is not None:
-                model.load_weights(str(weights))
-    except Exception as exc:  # Keras raises OSError, ValueError, KeyError... for bad files
-        raise ToolkitError(
-            f"cannot load the model from {str(path)!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}. "
-            "Pass a Keras .h5 (QKeras layers are known) or a Keras JSON with --weights."
-        ) from None
-    return model
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ToolkitError(f"{what}: {str(path)!r} is not a readable .npy array ({exc}).") from None
+    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        kind = getattr(array, "dtype", type(array).__name__)
+        raise ToolkitError(f"{what}: {str(path)!r} holds {kind} values, not numbers; save a numeric array.")
+    if array.size == 0:
+        raise ToolkitError(f"{what}: {str(path)!r} is empty (shape {array.shape}); save the samples.")
+    return array
 
 
 def read_array(path: str | Path, what: str) -> np.ndarray:
     """A finite, non-empty numeric array from ``.npy`` or whitespace-separated text (one sample per row)."""
-    from deepsets_trigger.data.arrays import read_npy
 
     path = Path(path)
     if path.suffix == ".npy":

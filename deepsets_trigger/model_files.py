@@ -1,4 +1,4 @@
-"""Model files are data, never code: what a Keras model file may hold, checked before Keras reads it.
+"""Model files are data, never code: loading a Keras model file after checking what it holds.
 
 Keras rebuilds a model from its stored config, and several entries of that config run code: a
 ``Lambda`` layer carries marshalled Python bytecode (legacy ``.h5`` loading has no ``safe_mode``);
@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from deepsets_trigger.convert.functional import custom_objects
 from deepsets_trigger.errors import ToolkitError
 
 # classes that execute stored code or arbitrary TensorFlow ops however they are registered
@@ -231,3 +232,50 @@ def check_model_file(path: str | Path, registered: dict[str, Any]) -> None:
         ToolkitError: the file holds a code carrier, an unknown class or a foreign module.
     """
     scan_config(stored_config(path), known_classes(registered), module_names(registered))
+
+
+def load_keras_model(path: str | Path, weights: str | Path | None = None, trusted: Sequence[str] = ()) -> Any:
+    """Load ``.h5``/``.keras`` (with QKeras objects) or Keras JSON + HDF5 weights.
+
+    The stored config is checked first (:mod:`deepsets_trigger.model_files`): a file with a
+    ``Lambda`` or an unknown class is refused before Keras deserialises anything. ``trusted``
+    modules (``--trust-custom-layers``) are imported and their layer classes accepted.
+
+    Raises:
+        ToolkitError: missing or unreadable files, or a model that could run code.
+    """
+
+    path = Path(path)
+    if path.suffix == ".json" and weights is None:
+        raise ToolkitError(f"--model {str(path)!r} is Keras JSON: also pass --weights WEIGHTS.h5.")
+    if weights is not None and not Path(weights).is_file():
+        what = "is a directory" if Path(weights).is_dir() else "does not exist"
+        raise ToolkitError(f"--weights: {str(weights)!r} {what}; pass an HDF5 weights file.")
+    objects = {**custom_objects(), **trusted_objects(trusted)}
+    check_model_file(path, objects)
+    from tensorflow import keras
+
+    try:
+        if path.suffix == ".json":
+            model = keras.models.model_from_json(path.read_text(), custom_objects=objects)
+            model.load_weights(str(weights))
+        else:
+            kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}
+            model = keras.models.load_model(str(path), custom_objects=objects, compile=False, **kwargs)
+            if weights is not None:
+                model.load_weights(str(weights))
+    except Exception as exc:  # Keras raises OSError, ValueError, KeyError... for bad files
+        raise ToolkitError(
+            f"cannot load the model from {str(path)!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}. "
+            "Pass a Keras .h5 (QKeras layers are known) or a Keras JSON with --weights."
+        ) from None
+    return model
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Save as Keras HDF5, the format hls4ml users exchange."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras calls HDF5 "legacy"; it is what hls4ml users exchange
+        model.save(path)

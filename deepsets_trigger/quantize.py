@@ -92,3 +92,57 @@ def ptq_layer_precisions(q: Any) -> tuple[FixedType, dict[str, dict[str, FixedTy
         else:
             layers[name] = {k: parse_precision(v, where=f"quantization.precision.{name}.{k}") for k, v in spec.items()}
     return default, layers
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What the firmware types are, for the converter and the result record."""
+
+    mode: str
+    default: FixedType
+    layers: dict[str, dict[str, FixedType]]
+    weight_bits: int | None
+    activation_bits: int | None
+    integer_bits: int | None
+
+
+def is_qkeras(model: Any) -> bool:
+    return any(layer.__class__.__module__.startswith("qkeras") for layer in model.layers)
+
+
+def qkeras_bits(model: Any) -> tuple[int | None, int | None, int | None]:
+    """(weight bits, weight integer bits, activation bits) of the first quantized layers."""
+    kernels = [q for q in (getattr(layer, "kernel_quantizer_internal", None) for layer in model.layers) if q]
+    relus = [
+        layer.quantizer
+        for layer in model.layers
+        if layer.__class__.__name__ == "QActivation" and "relu" in layer.quantizer.__class__.__name__
+    ]
+    first = kernels[0] if kernels else None
+    return (
+        getattr(first, "bits", None),
+        getattr(first, "integer", None),
+        getattr(relus[0], "bits", None) if relus else None,
+    )
+
+
+def firmware_precision(
+    q: Any, model: Any = None, external: bool = False, user_default: FixedType | None = None
+) -> Precision:
+    """The types a point converts with: QAT from the quantizers, PTQ/float from ``quantization``.
+
+    An external QKeras model is QAT whatever the config says; a user's hls4ml YAML sets the
+    default type (``user_default``).
+    """
+    fallback = user_default or parse_precision("ap_fixed<16,6>")
+    if not external and q.mode == "qat":
+        w = qat_widths(q)
+        return Precision("qat", fallback, {}, w.B_H, w.A_H, w.integer_bits)
+    if external and model is not None and is_qkeras(model):
+        bits, integer, act = qkeras_bits(model)
+        return Precision("qat", fallback, {}, bits, act, integer)
+    if user_default is not None:
+        return Precision("ptq", user_default, {}, user_default.width, user_default.width, user_default.integer)
+    default, layers = ptq_layer_precisions(q)
+    mode = "float" if q.mode == "float" else "ptq"
+    return Precision(mode, default, layers, default.width, default.width, default.integer)

@@ -70,14 +70,34 @@ def train_model(
     pruning = pruning_cfg.sparsity > 0
     if pruning:
         model = apply_pruning(model, pruning_cfg, steps, train_cfg.epochs)
-    losses = getattr(dataset, "losses", None)
+    losses = list(dataset.losses)
     model.compile(
         optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
         loss=losses or ("categorical_crossentropy" if classification else "mse"),
         loss_weights=loss_weights if losses and len(losses) > 1 else None,
         metrics=["accuracy"] if classification and not losses else [],
     )
-    monitor = "val_loss" if has_val else "loss"
+    history = model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        validation_data=(dataset.x_val, dataset.y_val) if has_val else None,
+        epochs=train_cfg.epochs,
+        batch_size=train_cfg.batch_size,
+        callbacks=_callbacks(train_cfg, pruning_cfg, "val_loss" if has_val else "loss", progress),
+        verbose=train_cfg.verbose,
+        shuffle=True,
+    )
+    record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    _check_converged(model, record, train_cfg)
+    if pruning:
+        model = strip_pruning(model)
+    return model, record
+
+
+def _callbacks(train_cfg: Any, pruning_cfg: Any, monitor: str, progress: bool) -> list[Any]:
+    """NaN stop, early stopping (after pruning reached its target), LR reduction, pruning steps, a bar."""
+    from tensorflow import keras
+
     callbacks: list[Any] = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
@@ -88,23 +108,16 @@ def train_model(
         ),
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=train_cfg.lr_factor, patience=train_cfg.lr_patience),
     ]
-    if pruning:
+    if pruning_cfg.sparsity > 0:
         import tensorflow_model_optimization as tfmot
 
         callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
     if progress:
         callbacks.append(_epoch_bar(train_cfg.epochs))
-    history = model.fit(
-        dataset.x_train,
-        dataset.y_train,
-        validation_data=(dataset.x_val, dataset.y_val) if has_val else None,
-        epochs=train_cfg.epochs,
-        batch_size=train_cfg.batch_size,
-        callbacks=callbacks,
-        verbose=train_cfg.verbose,
-        shuffle=True,
-    )
-    record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return callbacks
+
+
+def _check_converged(model: Any, record: dict[str, list[float]], train_cfg: Any) -> None:
     losses = record.get("loss", [])
     if any(not math.isfinite(v) for v in losses) or not _weights_finite(model):
         epoch = next((i for i, v in enumerate(losses) if not math.isfinite(v)), len(losses) - 1)
@@ -113,9 +126,6 @@ def train_model(
             f"(now {train_cfg.learning_rate:g}) or check the inputs' scale",
             record,
         )
-    if pruning:
-        model = strip_pruning(model)
-    return model, record
 
 
 def _weights_finite(model: Any) -> bool:

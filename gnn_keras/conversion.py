@@ -11,9 +11,10 @@ GarNet contracts the input and output transforms into one kernel (FLR · Fout) a
 and, when ``quantize_transforms=True``, passes both through a *ternary* quantizer, while the Keras
 layer uses ``quantized_bits(total_bits, int_bits)``: the firmware computes a different network
 (28 % agreement). The Keras QAT layer is the one users train, so the toolkit keeps it and fixes the
-conversion instead (:func:`prepare_garnet`, run by ``deepsets_trigger.convert`` before hls4ml):
+conversion instead:
 the FLR/Fout weights and biases are replaced by their ``quantized_bits`` values and the layer is
-handed to hls4ml with ``quantize_transforms=False``, so the contracted kernel is built from the
+handed to hls4ml with ``quantize_transforms=False`` (the fixes in :data:`FIXES`, registered by
+the plugin), so the contracted kernel is built from the
 quantized weights (stored with hls4ml's 10 fractional bits, RND, SAT); the layer's output
 quantizer becomes the GarNet result type (``ap_fixed<total, int+1, AP_RND_CONV, AP_SAT>``), as
 QKeras rounds half to even and saturates. No fork, no site-packages edit.
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.convert.fixes import Fix, FixContext, LayerTypes, layer_cfg, set_type
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.precision import FixedType
 
@@ -118,46 +120,124 @@ def output_type(layer: Any) -> FixedType | None:
     return FixedType(int(quantizer.bits), int(quantizer.integer) + 1, True, "RND_CONV", "SAT")
 
 
-def prepare_garnet(model: Any) -> tuple[Any, dict[str, FixedType], list[str]]:
-    """Quantized GarNet → the same layer with quantized float weights and ``quantize_transforms=False``.
+def _quantized_garnets(cfg: dict[str, Any], ctx: FixContext) -> bool:
+    return any(
+        layer["class_name"] in GARNET_CLASSES and layer["config"].get("quantize_transforms") for layer in cfg["layers"]
+    )
 
-    Returns the model to convert, ``{layer: result type}`` for the firmware, and notes.
+
+def transforms_unquantized(cfg: dict[str, Any], ctx: FixContext) -> list[str]:
+    """``keras`` phase: a quantized GarNet is handed to hls4ml with ``quantize_transforms=False``.
+
+    Its output quantizer becomes the GarNet's result type (applied in the config phase); the
+    ``weights`` phase stores the quantized weights (:func:`quantized_transform_weights`).
     """
-    quantized = [layer for layer in garnet_layers(model) if layer.get_config().get("quantize_transforms")]
-    if not quantized:
-        return model, {}, []
-    from deepsets_trigger.convert.keras_prep import functional_config, model_from_config
-
-    weights: dict[str, list[np.ndarray]] = {}
-    types: dict[str, FixedType] = {}
-    for layer in quantized:
+    notes = []
+    for entry in cfg["layers"]:
+        if entry["class_name"] not in GARNET_CLASSES or not entry["config"].get("quantize_transforms"):
+            continue
+        name = entry["config"]["name"]
+        layer = ctx.source_model.get_layer(ctx.renames.get(name, name))
         if type(_sublayers(layer)[-1][3]).__name__ == "QActivation" and output_type(layer) is None:
-            raise ToolkitError(f"GarNet layer {layer.name!r}: only a quantized_bits output quantizer is supported.")
+            raise ToolkitError(f"GarNet layer {name!r}: only a quantized_bits output quantizer is supported.")
+        entry["config"]["quantize_transforms"] = False
+        t = output_type(layer)
+        if t is not None:
+            ctx.result_types[name] = t
+        notes.append(
+            f"GarNet '{name}': quantized_bits transforms stored as quantized weights (hls4ml would ternarize them)"
+            + (f", output typed {t.ap()}" if t is not None else "")
+        )
+    return notes
+
+
+def quantized_transform_weights(model: Any, ctx: FixContext) -> list[str]:
+    """``weights`` phase: the FLR/Fout weights and biases of formerly quantized GarNets, quantized."""
+    for layer in garnet_layers(model):
+        source = ctx.source_model.get_layer(ctx.renames.get(layer.name, layer.name))
+        if not source.get_config().get("quantize_transforms"):
+            continue
         values = []
-        for flr, s, fout, _ in _sublayers(layer):
+        for flr, s, fout, _ in _sublayers(source):
             fq = flr.get_quantizers() if hasattr(flr, "get_quantizers") else [None, None]
             oq = fout.get_quantizers() if hasattr(fout, "get_quantizers") else [None, None]
             k, b = flr.get_weights()
             values += [_quantized(fq[0], k), _quantized(fq[1], b), *s.get_weights()]
             k, b = fout.get_weights()
             values += [_quantized(oq[0], k), _quantized(oq[1] if len(oq) > 1 else None, b)]
-        weights[layer.name] = values
-        t = output_type(layer)
-        if t is not None:
-            types[layer.name] = t
-    config = functional_config(model)
-    for entry in config["layers"]:
-        if entry["config"]["name"] in weights:
-            entry["config"]["quantize_transforms"] = False
-    rebuilt = model_from_config(config)
-    for layer in rebuilt.layers:
-        if layer.name in weights:
-            layer.set_weights(weights[layer.name])
-        elif layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
-    notes = [
-        f"GarNet '{name}': quantized_bits transforms stored as quantized weights (hls4ml would ternarize them)"
-        + (f", output typed {types[name].ap()}" if name in types else "")
-        for name in weights
-    ]
-    return rebuilt, types, notes
+        layer.set_weights(values)
+    return []
+
+
+def fix_count_input(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
+    """The vertex-count input is an integer (``ap_uint<10>``), not the hit type: 128 would wrap."""
+    notes = []
+    for layer in graph.values():
+        if layer.class_name not in GARNET_CLASSES or len(layer.inputs) < 2:
+            continue
+        count = layer.inputs[1]
+        if count in graph and graph[count].class_name == "Input" and count not in ctx.user_results:
+            set_type(config, count, "result", COUNT_TYPE)
+            notes.append(f"GarNet '{layer.name}': vertex count '{count}' typed {COUNT_TYPE.ap()}")
+    return notes
+
+
+def fix_internal_types(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> list[str]:
+    """Internal sums and edge weights with 16 fractional bits instead of hls4ml's 10 (a user's kept)."""
+    notes = []
+    for layer in graph.values():
+        if layer.class_name not in GARNET_CLASSES:
+            continue
+        precision = layer_cfg(config, layer.name)["Precision"]
+        n_vertices = layer.input_shape[0] if layer.input_shape else 128
+        for var, t in internal_types(n_vertices, layer.reuse_factor or 1).items():
+            if not ctx.user_config or var not in precision:
+                precision[var] = t.hls()
+        notes.append(f"GarNet '{layer.name}': edge weights, aggregates and norm with 16 fractional bits")
+    return notes
+
+
+def _model_has_garnet(model: Any, ctx: FixContext) -> bool:
+    return bool(garnet_layers(model))
+
+
+def _graph_has_garnet(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: FixContext) -> bool:
+    return any(layer.class_name in GARNET_CLASSES for layer in graph.values())
+
+
+FIXES = (
+    Fix(
+        "garnet_quantized_transforms",
+        "keras",
+        "hls4ml ternarizes a quantized GarNet's quantize_transforms in HLS while Keras uses quantized_bits",
+        transforms_unquantized,
+        applies=_quantized_garnets,
+        trap="5",
+        order=40,
+    ),
+    Fix(
+        "garnet_quantized_weights",
+        "weights",
+        "(with garnet_quantized_transforms) the transforms' quantized_bits weights stored as values",
+        quantized_transform_weights,
+        applies=_model_has_garnet,
+        trap="5",
+        order=20,
+    ),
+    Fix(
+        "garnet_count_input",
+        "config",
+        "GarNet's vertex count takes the hit type (ap_fixed<16,6> wraps 128 hits)",
+        fix_count_input,
+        applies=_graph_has_garnet,
+        order=35,
+    ),
+    Fix(
+        "garnet_internal_types",
+        "config",
+        "GarNet's internal sums and edge weights have 10 fractional bits (2 % of energy resolution)",
+        fix_internal_types,
+        applies=_graph_has_garnet,
+        order=36,
+    ),
+)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepsets_trigger.quantize import qat_widths
+
 HEADS = ("classification", "regression")
 
 
@@ -87,7 +89,6 @@ def build_garnet(spec: GarNetSpec) -> Any:
 
 def build_from_config(config: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
     """``model.kind: garnet | garnet_stack`` from the toolkit config (QAT when ``quantization.mode`` is qat)."""
-    from deepsets_trigger.quantize import qat_widths
 
     m, q = config.model, config.quantization
     qat = q.mode == "qat"

@@ -262,7 +262,7 @@ def test_what_must_succeed_records_honestly(workspace, tmp_path, capsys):
 
 def test_undefined_numbers_are_null_with_a_reason(tmp_path):
     from deepsets_trigger.evaluate import per_class_auc
-    from deepsets_trigger.pipeline import _write_result
+    from deepsets_trigger.pipeline.record import write_result as _write_result
 
     y = np.eye(3)[[0, 0, 1, 1]]  # class 2 absent from the test samples
     auc = per_class_auc(y, np.random.default_rng(0).random((4, 3)), ("a", "b", "c"))

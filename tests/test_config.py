@@ -45,7 +45,7 @@ def test_ptq_forms():
     "raw, fragments",
     [
         ({"modle": {}}, ["unknown top-level section 'modle'", "data, model, train"]),
-        ({"model": {"phii": [3]}}, ["model: unknown key 'phii'", "kind, phi, rho, phi_width"]),
+        ({"model": {"phii": [3]}}, ["model: unknown key 'phii'", "kind, head, phi, rho, phi_width"]),
         ({"model": {"aggregation": "sum"}}, ["model.aggregation: 'sum' is not one of 'mean', 'max'"]),
         ({"hls": {"backend": "Quartus"}}, ["'Vitis', 'Vivado'"]),
         ({"quantization": {"mode": "ptq", "precision": "ap_fixed<4,8>"}}, ["more integer bits"]),

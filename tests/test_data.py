@@ -27,30 +27,30 @@ def _cfg(x, y, **data):
 def test_npy_loader_selects_constituents_and_scales(tmp_path):
     x, y = _jets()
     data = load_dataset(_cfg(*_write(tmp_path, x, y), n_constituents=8, normalisation={"scale": [50, 0.1, 0.1]}))
-    total = len(data.x_train) + len(data.x_val) + len(data.x_test)
-    assert total == 200 and data.x_test.shape[1:] == (8, 3)
-    assert len(data.x_test) == 40 and len(data.x_val) == 20
+    total = len(data.x_train[0]) + len(data.x_val[0]) + len(data.x_test[0])
+    assert total == 200 and data.x_test[0].shape[1:] == (8, 3)
+    assert len(data.x_test[0]) == 40 and len(data.x_val[0]) == 20
     assert data.class_names == ("g", "q", "W", "Z", "t")
     raw_std = np.std(x[:, :8].reshape(-1, 3), axis=0) / [50, 0.1, 0.1]
-    got_std = np.std(np.concatenate([data.x_train, data.x_val, data.x_test]).reshape(-1, 3), axis=0)
+    got_std = np.std(np.concatenate([data.x_train[0], data.x_val[0], data.x_test[0]]).reshape(-1, 3), axis=0)
     np.testing.assert_allclose(got_std, raw_std, rtol=1e-5)
 
 
 def test_standard_normalisation_is_fitted_on_train_only_and_keeps_padding(tmp_path):
     x, y = _jets()
     data = load_dataset(_cfg(*_write(tmp_path, x, y), n_constituents=16, normalisation={"kind": "standard"}))
-    real = data.x_train[:, :10].reshape(-1, 3)
+    real = data.x_train[0][:, :10].reshape(-1, 3)
     np.testing.assert_allclose(real.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(real.std(axis=0), 1.0, atol=1e-4)
-    assert np.all(data.x_test[:, 10:] == 0.0)
-    test_real = data.x_test[:, :10].reshape(-1, 3)
+    assert np.all(data.x_test[0][:, 10:] == 0.0)
+    test_real = data.x_test[0][:, :10].reshape(-1, 3)
     assert np.abs(test_real.mean(axis=0)).max() > 1e-4  # not refitted on the test split
 
 
 def test_robust_normalisation(tmp_path):
     x, y = _jets()
     data = load_dataset(_cfg(*_write(tmp_path, x, y), n_constituents=16, normalisation={"kind": "robust"}))
-    real = data.x_train[:, :10].reshape(-1, 3)
+    real = data.x_train[0][:, :10].reshape(-1, 3)
     np.testing.assert_allclose(np.median(real, axis=0), 0.0, atol=1e-5)
     q25, q75 = np.percentile(real, [25, 75], axis=0)
     np.testing.assert_allclose(q75 - q25, 1.0, atol=1e-4)
@@ -93,8 +93,8 @@ def test_missing_corrupt_and_short_files(tmp_path):
 def test_toy_source_is_learnable_signal_and_deterministic():
     cfg = config_from_dict({"data": {"source": "toy", "n_samples": 2000}}).data
     a, b = load_dataset(cfg), load_dataset(cfg)
-    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.x_train[0], b.x_train[0])
     # the classes differ in leading-constituent pT: a simple cut separates class 0 from 4
-    lead = a.x_train[:, 0, 0]
+    lead = a.x_train[0][:, 0, 0]
     labels = a.y_train.argmax(1)
     assert np.median(lead[labels == 4]) > 2 * np.median(lead[labels == 0])

@@ -27,7 +27,7 @@ SMALL = {
 def float_run(tmp_path_factory):
     """A trained float DeepSets through `run` (PTQ ap_fixed<16,6>): model, data and run directory."""
     from deepsets_trigger.data import load_dataset
-    from deepsets_trigger.io import load_keras_model
+    from deepsets_trigger.model_files import load_keras_model
     from deepsets_trigger.pipeline import run_point
 
     out = tmp_path_factory.mktemp("diag") / "run"
@@ -46,7 +46,7 @@ def _convert(model, data, tmp_path, layers=None, mode="ptq", user_config=None):
         default_precision=parse_precision("ap_fixed<16,6>"),
         layer_precisions=layers or {},
         input_precision=parse_precision("ap_fixed<16,6>"),
-        calib_x=data.x_train,
+        calib_x=data.x_train[0],
         log_path=tmp_path / "hls4ml.log",
         user_hls_config=user_config,
     )
@@ -61,7 +61,7 @@ def test_too_few_integer_bits_is_named_with_wrap_or_saturation(float_run, tmp_pa
     _, model, data = float_run
     narrow = parse_precision(f"ap_fixed<8,1,AP_TRN,AP_{mode}>")
     conversion = _convert(model, data, tmp_path, {"phi_1": {"result": narrow}})
-    record, _ = diagnose(conversion, data.x_test[:500])
+    record, _ = diagnose(conversion, data.x_test[0][:500])
     row = _row(record, "phi_1")
     assert record["culprit_layer"] == "phi_1" and record["cause"] == cause, record["explanation"]
     assert row["max_abs_diff"] > 0.1  # the fault is real: phi_1 leaves [-1, 1)
@@ -80,7 +80,7 @@ def test_narrow_pooling_accumulator_is_named(float_run, tmp_path):
     pool = conversion.hls_model.graph["pool"]
     narrow = NamedType("pool_accum_t", FixedPrecisionType(10, 1))  # sums of 8 inputs reach ~1.1 > 0.5
     pool.set_attr("accum_t", HLSTypeConverter(APTypeConverter()).convert(narrow))
-    record, _ = diagnose(conversion, data.x_test[:500])
+    record, _ = diagnose(conversion, data.x_test[0][:500])
     row = _row(record, "pool")
     assert record["culprit_layer"] == "pool" and record["cause"] == "accumulator", record["explanation"]
     assert row["max_abs_diff"] > 0.05 and row["accumulator_overflow_fraction"] > 0
@@ -93,7 +93,7 @@ def test_small_softmax_table_is_named(float_run, tmp_path):
 
     config = copy.deepcopy(_convert(model, data, tmp_path).hls_config)
     config["LayerName"]["softmax"]["TableSize"] = 16  # a user's config with a small table (fixes keep it)
-    record, _ = diagnose(_convert(model, data, tmp_path, user_config=config), data.x_test[:500])
+    record, _ = diagnose(_convert(model, data, tmp_path, user_config=config), data.x_test[0][:500])
     assert record["culprit_layer"] == "softmax" and record["cause"] == "softmax table", record["explanation"]
     assert _row(record, "softmax")["max_abs_diff"] > 0.02 and _row(record, "logits")["relative_error"] < 0.05
 
@@ -104,7 +104,7 @@ def _qat_model():
 
     set_seeds(4)
     cfg = config_from_dict({"model": {"phi": [8, 8], "rho": [8]}, "quantization": {"mode": "qat", "bits": 6}})
-    return build_deepsets(cfg, (8, 3), 5)
+    return build_deepsets(cfg, [(8, 3)], 5)
 
 
 def test_dropped_quantizer_of_a_3d_dense_is_named_on_plain_hls4ml(float_run, tmp_path):
@@ -120,7 +120,7 @@ def test_dropped_quantizer_of_a_3d_dense_is_named_on_plain_hls4ml(float_run, tmp
             model, hls_config=config, output_dir=str(tmp_path / "plain"), backend="Vitis", io_type="io_parallel"
         )
     plain = Conversion(hls_model, model, ["softmax"], config, [], tmp_path / "plain.log")
-    record, _ = diagnose(plain, data.x_test[:300])
+    record, _ = diagnose(plain, data.x_test[0][:300])
     assert record["culprit_layer"] == "phi_0" and record["cause"] == "weights", record["explanation"]
     assert "trap 1" in _row(record, "phi_0")["detail"]
 
@@ -128,7 +128,7 @@ def test_dropped_quantizer_of_a_3d_dense_is_named_on_plain_hls4ml(float_run, tmp
 def test_correct_qat_conversion_raises_no_alarm(float_run, tmp_path):
     _, _, data = float_run
     model = _qat_model()
-    record, _ = diagnose(_convert(model, data, tmp_path, mode="qat"), data.x_test[:500])
+    record, _ = diagnose(_convert(model, data, tmp_path, mode="qat"), data.x_test[0][:500])
     assert record["culprit_layer"] is None and all(r["cause"] is None for r in record["layers"])
     logits = _row(record, "logits")
     assert logits["max_abs_diff"] == 0.0  # bit-exact logits, so nothing to blame
@@ -199,7 +199,7 @@ def test_diagnose_a_model_with_its_own_hls4ml_yaml(float_run, tmp_path, capsys):
         },
     }
     (tmp_path / "hls.yml").write_text(yaml.safe_dump(config))
-    np.save(tmp_path / "x.npy", data.x_test[:300])
+    np.save(tmp_path / "x.npy", data.x_test[0][:300])
     args = ["diagnose", "--model", str(run / "model.h5"), "--hls-config", str(tmp_path / "hls.yml")]
     assert main([*args, "--inputs", str(tmp_path / "x.npy"), "--out", str(tmp_path / "d")]) == 0
     record = json.loads((tmp_path / "d" / "diagnosis.json").read_text())

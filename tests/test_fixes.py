@@ -10,8 +10,8 @@ from deepsets_trigger.config import HLSSettings, config_from_dict
 from deepsets_trigger.convert import convert
 from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
 from deepsets_trigger.errors import ToolkitError
-from deepsets_trigger.models import FAMILIES
 from deepsets_trigger.precision import parse_precision
+from deepsets_trigger.registry import family
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def qat_deepsets():
 
     set_seeds(0)
     cfg = config_from_dict({"model": {"phi": [8, 8], "rho": [8]}, "quantization": {"mode": "qat", "bits": 6}})
-    return FAMILIES["deepsets"].build(cfg, (8, 3), 5)
+    return family("deepsets").build(cfg, [(8, 3)], 5)
 
 
 def _convert(model, tmp_path, mode="qat", precision="ap_fixed<16,6>", layers=None, **hls):
@@ -73,7 +73,7 @@ def test_linear_layers_inserted_by_hls4ml_pass_their_producers_type(tmp_path):
 
 def test_ptq_uniform_and_per_layer(qat_deepsets, tmp_path):
     cfg = config_from_dict({"model": {"phi": [8, 8], "rho": [8]}, "quantization": {"mode": "float"}})
-    model = FAMILIES["deepsets"].build(cfg, (8, 3), 5)
+    model = family("deepsets").build(cfg, [(8, 3)], 5)
     layers = {"phi_1": {"result": parse_precision("ap_fixed<10,4>")}}
     conv = _convert(model, tmp_path, mode="ptq", precision="ap_fixed<8,3>", layers=layers)
     assert _types(conv, "phi_0")["weight_t"].startswith("fixed<8,3")

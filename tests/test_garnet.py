@@ -181,7 +181,7 @@ def test_guard_rail_stops_convert_before_hls4ml(tmp_path):
 def test_paper_garnet_stack_as_an_external_model(clusters, tmp_path):
     """`run --model JSON --weights H5 --hls-config YML --inputs rows(V×F hits, count) --expected FILE`."""
     from deepsets_trigger.cli import main
-    from deepsets_trigger.io import load_keras_model
+    from deepsets_trigger.model_files import load_keras_model
 
     ref = shared_path("reference_models", "garnet_stack_continuous")
     _, (x, _) = clusters
@@ -232,7 +232,7 @@ def test_garnet_through_run_and_diagnose(tmp_path, capsys):
     rows = {r["hls_layer"]: r for r in record["layers"]}
     assert rows["garnet"]["hls_class"] == "GarNet" and rows["garnet"]["max_abs_diff"] < 0.1
     assert record["culprit_layer"] is None and "one block" in record["note"]
-    bad = {**cfg, "data": {**cfg["data"], "source": "toy"}}
+    bad = {**cfg, "data": {"source": "toy", "n_samples": 100}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     assert main(["run", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "bad")]) == 2
     assert "set data.source: calo" in capsys.readouterr().err

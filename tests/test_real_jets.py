@@ -88,7 +88,7 @@ def test_pooling_emulation_is_the_exact_mean_of_phi(real_run, real_jets, tmp_pat
     from deepsets_trigger.config import HLSSettings
     from deepsets_trigger.convert import compile_model, convert
     from deepsets_trigger.data import load_dataset
-    from deepsets_trigger.io import load_keras_model
+    from deepsets_trigger.model_files import load_keras_model
     from deepsets_trigger.precision import parse_precision
 
     _, out = real_run("ptq_8_3", quantization={"mode": "ptq", "precision": "ap_fixed<8,3>"})
@@ -101,13 +101,13 @@ def test_pooling_emulation_is_the_exact_mean_of_phi(real_run, real_jets, tmp_pat
         mode="ptq",
         default_precision=parse_precision("ap_fixed<8,3>"),
         input_precision=parse_precision(cfg.quantization.input_precision),
-        calib_x=data.x_train,
+        calib_x=data.x_train[0],
         log_path=tmp_path / "log",
     )
     for layer in conv.hls_model.get_layers():
         layer.set_attr("trace", layer.name in ("phi_2_relu", "pool"))
     compile_model(conv)
-    _, trace = conv.hls_model.trace(np.ascontiguousarray(data.x_test[:200]))
+    _, trace = conv.hls_model.trace(np.ascontiguousarray(data.x_test[0][:200]))
     phi = trace["phi_2_relu"].reshape(200, 8, -1)
     np.testing.assert_array_equal(trace["pool"].reshape(200, -1), phi.mean(axis=1))
     assert phi.sum(axis=1).max() > 4.0  # sums beyond ap_fixed<8,3>'s range occur and do not wrap

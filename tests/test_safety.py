@@ -127,7 +127,7 @@ def test_custom_layers_need_explicit_trust(tmp_path):
         sys.path.remove(str(tmp_path))
     with pytest.raises(ToolkitError, match="class 'Doubler'.*--trust-custom-layers"):
         check_model_file(tmp_path / "custom.h5", {})
-    from deepsets_trigger.io import load_keras_model
+    from deepsets_trigger.model_files import load_keras_model
 
     loaded = load_keras_model(tmp_path / "custom.h5", trusted=[str(module)])
     x = np.ones((1, 3), np.float32)

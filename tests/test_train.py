@@ -6,7 +6,7 @@ import pytest
 
 from deepsets_trigger.config import config_from_dict
 from deepsets_trigger.data import load_dataset
-from deepsets_trigger.models import FAMILIES
+from deepsets_trigger.registry import family
 from deepsets_trigger.train import train_model
 
 
@@ -29,7 +29,7 @@ def test_pruning_reaches_the_target_and_is_stripped(quantization, schedule):
     }
     cfg = config_from_dict(raw)
     data = load_dataset(cfg.data)
-    model = FAMILIES["deepsets"].build(cfg, data.x_train.shape[1:], data.n_outputs)
+    model = family("deepsets").build(cfg, data.input_shapes, data.n_outputs)
     trained, history = train_model(model, data, cfg.train, cfg.pruning)
     assert not any("prune_low_magnitude" in layer.name for layer in trained.layers)
     assert [layer.name for layer in trained.layers] == [layer.name for layer in model.layers]
@@ -41,14 +41,14 @@ _TRAIN_ONE = """
 import hashlib, sys
 from deepsets_trigger.config import config_from_dict
 from deepsets_trigger.data import load_dataset
-from deepsets_trigger.models import FAMILIES
+from deepsets_trigger.registry import family
 from deepsets_trigger.train import set_seeds, train_model
 raw = {"data": {"source": "toy", "n_samples": 600}, "model": {"phi": [8], "rho": [8]},
        "train": {"epochs": 2, "batch_size": 64, "seed": int(sys.argv[1])}, "quantization": {"mode": "qat", "bits": 6}}
 cfg = config_from_dict(raw)
 data = load_dataset(cfg.data)
 set_seeds(cfg.train.seed)
-model = FAMILIES["deepsets"].build(cfg, data.x_train.shape[1:], data.n_outputs)
+model = family("deepsets").build(cfg, data.input_shapes, data.n_outputs)
 model, _ = train_model(model, data, cfg.train, cfg.pruning)
 print(hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest())
 """

@@ -74,7 +74,7 @@ def test_qat_deepsets_traces_bit_exact(aggregation):
     cfg = config_from_dict(
         {"model": {"phi": [8, 8], "rho": [8], "aggregation": aggregation}, "quantization": {"mode": "qat", "bits": 6}}
     )
-    model = build_deepsets(cfg, (8, 3), 5)
+    model = build_deepsets(cfg, [(8, 3)], 5)
     traced = trace_keras(model)
     assert verify(traced, model, n=10_000)["mismatches"] == 0
 
@@ -84,11 +84,11 @@ def test_unsupported_models_are_refused_naming_the_problem():
 
     from deepsets_trigger.models.deepsets import build_deepsets
 
-    floaty = build_deepsets(config_from_dict({"quantization": {"mode": "float"}}), (8, 3), 5)
+    floaty = build_deepsets(config_from_dict({"quantization": {"mode": "float"}}), [(8, 3)], 5)
     with pytest.raises(ToolkitError, match="input quantizer"):
         trace_keras(floaty)
     small = {"model": {"phi": [4], "rho": [4]}, "quantization": {"mode": "qat"}}
-    odd = build_deepsets(config_from_dict(small), (6, 3), 5)
+    odd = build_deepsets(config_from_dict(small), [(6, 3)], 5)
     with pytest.raises(ToolkitError, match="power-of-two set size"):
         trace_keras(odd)
     from qkeras import QActivation, quantized_bits

@@ -1,15 +1,16 @@
 """Keras/QKeras model → hls4ml model that computes what Keras computes.
 
-``convert`` runs: Keras-side fixes (:mod:`.keras_prep`) → starting config (:mod:`.hls_config`)
-→ a first conversion to read the inferred types → config fixes (:mod:`.fixes`) → the final
-conversion. ``compile_model`` and ``predict`` wrap hls4ml's C++ emulation with their
-output captured in a log file, so a g++ error is reported, not scrolled past.
+``convert`` runs the registered fixes (:mod:`.fixes`) around two hls4ml conversions: the
+``keras`` and ``weights`` phases prepare the Keras model (:mod:`.keras_prep`), a starting config
+is built (:mod:`.hls_config`), a first conversion shows the types hls4ml infers, the ``config``
+phase corrects them, the final conversion follows, and the ``model`` phase touches its weights.
+``compile_model`` / ``predict`` / ``trace`` run hls4ml's C++ emulation (:mod:`.cpp`).
 """
 
 from __future__ import annotations
 
+import copy
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.convert.fixes import FixContext, apply_fixes, read_graph
+from deepsets_trigger import registry
+from deepsets_trigger.config import DA_RULES
+from deepsets_trigger.convert.cpp import compile_model, enable_trace, predict, trace
+from deepsets_trigger.convert.fixes import FixContext, apply_phase, read_graph
 from deepsets_trigger.convert.hls_config import check_layer_names, model_config, user_result_layers
-from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prequantize_weights, rewrite_graph
+from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prepare_keras
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
 from deepsets_trigger.precision import FixedType, from_hls4ml
-from gnn_keras.conversion import check_garnet, prepare_garnet
 
 __all__ = [
     "Conversion",
@@ -52,20 +55,21 @@ class Conversion:
     log_path: Path | None = None
 
 
-def _hls4ml_convert(model: Any, config: dict[str, Any], hls: Any, output_dir: Path, bit_exact: bool) -> Any:
+def _hls4ml_convert(model: Any, config: dict[str, Any], hls: Any, output_dir: Path, log: Path) -> Any:
     import hls4ml
 
-    return hls4ml.converters.convert_from_keras_model(
-        model,
-        hls_config=config,
-        output_dir=str(output_dir),
-        project_name=hls.project_name,
-        backend=hls.backend,
-        io_type=hls.io_type,
-        part=hls.part,
-        clock_period=hls.clock_period,
-        bit_exact=True if bit_exact else None,
-    )
+    with captured_output(log):
+        return hls4ml.converters.convert_from_keras_model(
+            model,
+            hls_config=config,
+            output_dir=str(output_dir),
+            project_name=hls.project_name,
+            backend=hls.backend,
+            io_type=hls.io_type,
+            part=hls.part,
+            clock_period=hls.clock_period,
+            bit_exact=True if hls.bit_exact else None,
+        )
 
 
 def softmax_producers(model: Any) -> list[str]:
@@ -90,6 +94,39 @@ def _observed_ranges(model: Any, names: list[str], calib_x: Any) -> dict[str, fl
     return {n: float(np.max(np.abs(v))) for n, v in zip(names, values, strict=True)}
 
 
+def _check_rules(model: Any, hls: Any, mode: str, config: dict[str, Any] | None) -> None:
+    """What the conversion cannot do faithfully: the strategy's and every family's rules."""
+    if hls.strategy == "distributed_arithmetic" and mode != "qat":
+        raise ToolkitError(DA_RULES["mode"].format(value=mode))  # e.g. run --model with a float model
+    for family in registry.families().values():
+        if family.check is not None:
+            family.check(model, hls, config)
+
+
+def _starting_config(
+    prepared: Any,
+    hls: Any,
+    mode: str,
+    default_precision: FixedType,
+    layer_precisions: dict[str, dict[str, FixedType]] | None,
+    user_hls_config: dict[str, Any] | None,
+    ctx: FixContext,
+) -> tuple[dict[str, Any], set[str]]:
+    """The generated (or the user's) hls4ml config, with types found by the Keras phases."""
+    if user_hls_config is not None:
+        config = copy.deepcopy(user_hls_config)
+        config.setdefault("Model", {}).setdefault("Precision", default_precision.hls())
+        config["Model"].setdefault("ReuseFactor", hls.reuse_factor)
+        config["Model"].setdefault("Strategy", hls.strategy)
+        chosen = user_result_layers(config)
+    else:
+        config, chosen = model_config(prepared, hls, mode, default_precision, layer_precisions or {})
+    for name, t in ctx.result_types.items():
+        config.setdefault("LayerName", {}).setdefault(name, {}).setdefault("Precision", {})["result"] = t.hls()
+        chosen.add(name)
+    return config, chosen
+
+
 def convert(
     model: Any,
     hls: Any,
@@ -105,240 +142,78 @@ def convert(
 ) -> Conversion:
     """Convert ``model`` with the toolkit's fixes; nothing is written or compiled yet.
 
-    ``calib_x`` (training inputs) sets the observed logit ranges; ``user_hls_config`` (an
-    ``HLSConfig`` mapping) replaces the generated starting config.
-    """
-    output_dir = Path(output_dir)
-    if hls.strategy == "distributed_arithmetic" and mode != "qat":
-        from deepsets_trigger.config import DA_RULES
+    Args:
+        model: the Keras/QKeras model (never modified).
+        hls: the ``hls`` settings section.
+        output_dir: where hls4ml's project goes (written by ``compile_model``).
+        mode: ``float`` | ``ptq`` | ``qat`` (QAT types come from the quantizers).
+        default_precision, layer_precisions: the PTQ types.
+        input_precision: the Input's type when there is no input quantizer.
+        calib_x: training inputs: the observed logit ranges.
+        user_hls_config: an ``HLSConfig`` mapping that replaces the generated starting config.
+        log_path: everything hls4ml prints goes there.
 
-        raise ToolkitError(DA_RULES["mode"].format(value=mode))  # e.g. run --model with a float model
-    if log_path is None:
-        fd, log_path = tempfile.mkstemp(suffix=".log")
-        os.close(fd)
-    log = Path(log_path)
-    prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
-    prepared, garnet_types, garnet_notes = prepare_garnet(prepared)
-    notes += garnet_notes + prequantize_weights(prepared)
+    Returns:
+        The :class:`Conversion`, with every fix's note.
+
+    Raises:
+        ToolkitError: a rule the conversion cannot honour (named), or a user config naming
+            layers the model does not have.
+    """
+    log = Path(log_path) if log_path is not None else Path(_temporary_log())
+    ctx = FixContext(hls=hls, user_config=user_hls_config is not None)
+    prepared, outputs, notes = prepare_keras(model, ctx, hls.expose_logits)
     quant_layer = input_quantizer_layer(prepared)
     if hls.bit_exact and quant_layer is None:
         raise ToolkitError(
             "hls.bit_exact needs an input quantizer right after the Input (hls4ml trap 4): add "
             "QActivation(quantized_bits(W, I, alpha=1)) as the first layer, or set hls.bit_exact: false."
         )
-    if user_hls_config is not None:
-        import copy
-
-        config = copy.deepcopy(user_hls_config)
-        config.setdefault("Model", {}).setdefault("Precision", default_precision.hls())
-        config["Model"].setdefault("ReuseFactor", hls.reuse_factor)
-        config["Model"].setdefault("Strategy", hls.strategy)
-        chosen = user_result_layers(config)
-    else:
-        config, chosen = model_config(prepared, hls, mode, default_precision, layer_precisions or {})
-    check_garnet(prepared, hls, config)
-    for name, t in garnet_types.items():
-        config.setdefault("LayerName", {}).setdefault(name, {}).setdefault("Precision", {})["result"] = t.hls()
-        chosen.add(name)
-    with captured_output(log):
-        first = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
-    graph = read_graph(first)
-    # bit-exact mode folds the input quantizer into the Input, which then already has its type
-    absorbed = None if quant_layer is None else quant_layer.name not in graph
-    ctx = FixContext(
-        user_results=chosen,
-        output_ranges=_observed_ranges(prepared, softmax_producers(prepared), calib_x),
-        input_quantizer_type=graph[quant_layer.name].result if absorbed is False else None,
-        input_precision=None
-        if absorbed or (user_hls_config is not None and _user_sets_input(config, graph))
-        else input_precision,
-        softmax_table_size=None if user_hls_config is not None else hls.softmax_table_size,
-        reuse_factor=int(config.get("Model", {}).get("ReuseFactor", hls.reuse_factor)),
-        backend=hls.backend,
-        user_config=user_hls_config is not None,
-    )
+    config, chosen = _starting_config(prepared, hls, mode, default_precision, layer_precisions, user_hls_config, ctx)
+    _check_rules(prepared, hls, mode, config)
+    graph = read_graph(_hls4ml_convert(prepared, config, hls, Path(output_dir), log))
     if user_hls_config is not None:
         check_layer_names(config, graph)
-    notes += apply_fixes(config, graph, ctx)
-    with captured_output(log):
-        hls_model = _hls4ml_convert(prepared, config, hls, output_dir, hls.bit_exact)
-    notes += round_weights_to_nearest(hls_model)
+    ctx.hls_config, ctx.user_results = config, chosen
+    ctx.output_ranges = _observed_ranges(prepared, softmax_producers(prepared), calib_x)
+    _input_types(ctx, graph, quant_layer, input_precision)
+    ctx.softmax_table_size = None if user_hls_config is not None else hls.softmax_table_size
+    ctx.reuse_factor = int(config.get("Model", {}).get("ReuseFactor", hls.reuse_factor))
+    ctx.backend = hls.backend
+    notes += apply_phase("config", config, graph, ctx=ctx)
+    hls_model = _hls4ml_convert(prepared, config, hls, Path(output_dir), log)
+    notes += apply_phase("model", hls_model, ctx=ctx)
     return Conversion(hls_model, prepared, outputs, config, notes, log)
 
 
 def reconvert(
     model: Any, hls_config: dict[str, Any], hls: Any, output_dir: str | Path, log_path: str | Path
 ) -> Conversion:
-    """Convert again with a run's final config (``hls4ml_config.yml``): no fixes, the same firmware."""
-    prepared, outputs, notes = rewrite_graph(model, expose_logits=hls.expose_logits)
-    prepared, _, garnet_notes = prepare_garnet(prepared)
-    notes += garnet_notes + prequantize_weights(prepared)
-    with captured_output(log_path):
-        hls_model = _hls4ml_convert(prepared, hls_config, hls, Path(output_dir), hls.bit_exact)
-    notes += round_weights_to_nearest(hls_model)
+    """Convert again with a run's final config (``hls4ml_config.yml``): no config fixes, the same firmware."""
+    ctx = FixContext(hls=hls, hls_config=hls_config, user_config=True)
+    prepared, outputs, notes = prepare_keras(model, ctx, hls.expose_logits)
+    hls_model = _hls4ml_convert(prepared, hls_config, hls, Path(output_dir), Path(log_path))
+    notes += apply_phase("model", hls_model, ctx=ctx)
     return Conversion(hls_model, prepared, outputs, hls_config, notes, Path(log_path))
 
 
-def round_weights_to_nearest(hls_model: Any) -> list[str]:
-    """Round float weights to the nearest value of their type (and saturate).
+def _input_types(ctx: FixContext, graph: dict[str, Any], quant_layer: Any, input_precision: FixedType | None) -> None:
+    """The Input's type: its quantizer's (absorbed into the Input in bit-exact mode), the user's, or the config's."""
+    absorbed = None if quant_layer is None else quant_layer.name not in graph
+    user_input = ctx.user_config and _user_sets_input(ctx.hls_config, graph)
+    ctx.input_quantizer_type = graph[quant_layer.name].result if absorbed is False else None
+    ctx.input_precision = None if absorbed or user_input else input_precision
 
-    hls4ml writes weights as float literals that C++ casts with the type's own mode,
-    truncation by default: every weight is biased towards −∞ and the bias accumulates
-    layer after layer (PTQ at ap_fixed<16,6> lost 1.3% argmax agreement that way). The
-    types stay what the user asked for; only the choice of value within them changes.
-    Values already on the grid (QKeras weights) are untouched.
-    """
-    changed = []
-    for layer in hls_model.get_layers():
-        for key in ("weight", "bias"):
-            var = layer.weights.get(key) if hasattr(layer, "weights") else None
-            t = from_hls4ml(var.type.precision) if var is not None else None
-            if t is None:
-                continue
-            data = np.asarray(var.data, dtype=np.float64)
-            rounded = np.clip(np.round(data * 2.0**t.fractional) / 2.0**t.fractional, t.min_value, t.max_value)
-            if not np.array_equal(rounded, data):
-                var.data = rounded.astype(np.asarray(var.data).dtype)
-                var.nonzeros = int(np.count_nonzero(var.data))
-                var.nzeros = var.data_length - var.nonzeros
-                var.min, var.max = np.min(var.data), np.max(var.data)
-                changed.append(layer.name)
-    return (
-        [f"rounded float weights of {', '.join(sorted(set(changed)))} to nearest (hls4ml truncates)"] if changed else []
-    )
+
+def _temporary_log() -> str:
+    fd, path = tempfile.mkstemp(suffix=".log")
+    os.close(fd)
+    return path
 
 
 def _user_sets_input(config: dict[str, Any], graph: dict[str, Any]) -> bool:
     inputs = [name for name, layer in graph.items() if layer.class_name == "Input"]
     return any(name in user_result_layers(config) for name in inputs)
-
-
-def compile_model(conversion: Conversion) -> None:
-    """Write the project and build the C++ emulation library (g++)."""
-    try:
-        with captured_output(conversion.log_path):
-            conversion.hls_model.compile()
-    except Exception as exc:  # hls4ml raises bare Exceptions for g++ failures
-        log = conversion.log_path.name if conversion.log_path else "hls4ml.log"
-        raise RuntimeError(f"hls4ml compile failed ({exc}); the g++ output is in {log} in the run directory") from exc
-
-
-_EMULATE = """
-import ctypes, json, os, sys, pathlib
-import numpy as np
-tmp = pathlib.Path(sys.argv[1])
-spec = json.loads((tmp / "spec.json").read_text())
-os.chdir(spec["cwd"])
-lib = ctypes.cdll.LoadLibrary(spec["lib"])
-top = getattr(lib, spec["function"])
-inputs = [np.load(tmp / f"in_{i}.npy") for i in range(spec["n_inputs"])]
-n = len(inputs[0])
-outputs = [np.zeros((n, size), np.float32) for size in spec["output_sizes"]]
-top.argtypes = [np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")] * (len(inputs) + len(outputs))
-top.restype = None
-sizes = spec.get("trace", {})
-if sizes:
-    class TraceData(ctypes.Structure):
-        _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p)]
-    slots = (TraceData * len(sizes))()
-    traces = {name: np.zeros((n, size), np.float32) for name, size in sizes.items()}
-    lib.allocate_trace_storage.argtypes = [ctypes.c_size_t]
-    lib.allocate_trace_storage(ctypes.sizeof(ctypes.c_float))
-    lib.collect_trace_output.argtypes = [ctypes.POINTER(TraceData)]
-for k in range(n):
-    rows = [np.ascontiguousarray(a[k].ravel()) for a in inputs]
-    outs = [np.zeros(size, np.float32) for size in spec["output_sizes"]]
-    top(*rows, *outs)
-    for out, row in zip(outputs, outs):
-        out[k] = row
-    if sizes:
-        lib.collect_trace_output(slots)
-        for slot in slots:
-            name = slot.name.decode()
-            data = ctypes.cast(slot.data, ctypes.POINTER(ctypes.c_float))
-            traces[name][k] = np.ctypeslib.as_array(data, shape=(sizes[name],))
-for i, out in enumerate(outputs):
-    np.save(tmp / f"out_{i}.npy", out)
-if sizes:
-    np.savez(tmp / "trace.npz", **traces)
-"""
-
-
-def predict(conversion: Conversion, x: Any) -> list[np.ndarray]:
-    """Firmware emulation outputs, one (N, k) array per model output.
-
-    The compiled library runs in a fresh Python process that loads nothing but NumPy and
-    the library: hls4ml's C++ ``assert``s (e.g. an invalid reuse factor) abort the process
-    that runs them, and a process that already holds TensorFlow and earlier libraries made
-    some emulations segfault (2 of 50 study points, one trap test) that run in a clean one.
-    """
-    return _emulate(conversion, x, trace=False)[0]
-
-
-def enable_trace(conversion: Conversion) -> None:
-    """Make every layer save its output in the C++ emulation (before :func:`compile_model`)."""
-    for layer in conversion.hls_model.get_layers():
-        layer.set_attr("trace", True)
-    conversion.hls_model.config.trace_output = True
-
-
-def trace(conversion: Conversion, x: Any) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-    """Outputs and per-layer firmware values ``{hls layer: (N, size)}`` of a traced, compiled model."""
-    if not conversion.hls_model.config.trace_output:
-        raise RuntimeError("trace needs enable_trace() before compile_model()")
-    return _emulate(conversion, x, trace=True)
-
-
-def _emulate(conversion: Conversion, x: Any, trace: bool) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-    import json
-    import subprocess
-
-    inputs = [np.ascontiguousarray(np.asarray(xi, dtype=np.float32)) for xi in (x if isinstance(x, list) else [x])]
-    hls_model = conversion.hls_model
-    lib = getattr(hls_model, "_top_function_lib", None)
-    if lib is None:
-        raise RuntimeError("predict needs a compiled model: call compile_model first")
-    traced = {
-        layer.name: int(np.prod(layer.get_output_variable().shape))
-        for layer in hls_model.get_layers()
-        if trace and layer.get_attr("function_cpp", None) and layer.get_attr("trace", False)
-    }
-    spec = {
-        "lib": lib._name,
-        "function": f"{hls_model.config.get_project_name()}_float",
-        "cwd": str(Path(hls_model.config.get_output_dir()) / "firmware"),
-        "n_inputs": len(inputs),
-        "output_sizes": [int(np.prod(v.shape)) for v in hls_model.get_output_variables()],
-        "trace": traced,
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        (tmp_path / "spec.json").write_text(json.dumps(spec))
-        for i, array in enumerate(inputs):
-            np.save(tmp_path / f"in_{i}.npy", array.reshape(len(array), -1))
-        with open(conversion.log_path or os.devnull, "a") as log:
-            proc = subprocess.run([sys.executable, "-c", _EMULATE, tmp], stdout=log, stderr=log)
-        if proc.returncode != 0:
-            raise RuntimeError(_crash_message(proc.returncode, conversion.log_path))
-        n = len(inputs[0])
-        outputs = [
-            np.load(tmp_path / f"out_{i}.npy").astype(np.float64).reshape(n, -1)
-            for i in range(len(spec["output_sizes"]))
-        ]
-        if not traced:
-            return outputs, {}
-        with np.load(tmp_path / "trace.npz") as data:
-            return outputs, {name: data[name].astype(np.float64) for name in data.files}
-
-
-def _crash_message(exitcode: int, log_path: Path | None) -> str:
-    import signal
-
-    how = f"signal {signal.Signals(-exitcode).name}" if exitcode < 0 else f"exit code {exitcode}"
-    lines = log_path.read_text(errors="replace").splitlines() if log_path and log_path.exists() else []
-    cause = next((line for line in reversed(lines) if "Assertion" in line or "Error" in line), "")
-    where = f"; see {log_path.name} in the run directory" if log_path else ""
-    return f"the firmware emulation crashed ({how}){': ' + cause.strip() if cause else ''}{where}"
 
 
 def measured_sparsity(hls_model: Any) -> float:

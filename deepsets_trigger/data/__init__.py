@@ -1,96 +1,22 @@
-"""Data sources behind one interface: ``load_dataset(config) -> Dataset``.
+"""Data behind one interface: ``load_data(config) -> Dataset``.
 
-A source is a function from the ``data`` config to raw arrays ``(x, y)``; splitting and
-normalisation (fitted on the training split only) are shared. Adding a source (Pythia8
-jets, calorimeter clusters) is one entry in :data:`SOURCES`, never a change to the pipeline.
+A source (:mod:`deepsets_trigger.registry`) maps its ``data`` section to raw arrays ``(x, y)``;
+splitting and normalisation (fitted on the training split only) are shared here. A model family
+with inputs of its own (GarNet's hits + count, graphs) brings its own ``load_data``.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.data.arrays import load_npy
+from deepsets_trigger import registry
+from deepsets_trigger.data.dataset import Dataset, evaluation_only
 from deepsets_trigger.data.normalise import fit_normalisation
-from deepsets_trigger.data.toy import make_toy
 from deepsets_trigger.errors import ToolkitError
 
-
-def load_h5(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """A jet file in the hls4ml format (``data.path``)."""
-    from deepsets_trigger.data.h5jets import read_jets
-
-    if not cfg.path:
-        raise ToolkitError(
-            "data.source h5 needs data.path: a jet file in the hls4ml format (jetConstituentList, jets)."
-        )
-    return read_jets(cfg.path, cfg.n_constituents, cfg.feature_names, cfg.min_pt)
-
-
-def load_pythia(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Pythia8 + FastJet jets, generated once per setting and cached in ``data.cache_dir``."""
-    from deepsets_trigger.data.h5jets import read_jets
-    from deepsets_trigger.data.pythia_jets import JetGenConfig, jet_file
-
-    gen = JetGenConfig(cfg.n_jets, cfg.seed, cfg.gen_workers, cfg.pt_min, cfg.pt_max, max(cfg.n_constituents, 32))
-    gen.validate()
-    path = jet_file(gen, cfg.cache_dir, progress=sys.stderr.isatty())
-    return read_jets(path, cfg.n_constituents, cfg.feature_names, cfg.min_pt)
-
-
-def load_calo(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Calorimeter clusters (``data.path``, or simulated and cached): the most energetic hits.
-
-    ``data.task: classification`` separates ``data.particles`` (π0 vs π± by default);
-    ``regression`` targets the cluster's true energy / 100 GeV.
-    """
-    from deepsets_trigger.data.calo import as_sets
-
-    return as_sets(calo_clusters(cfg), cfg.n_constituents, cfg.task, tuple(cfg.particles))
-
-
-def calo_clusters(cfg: Any) -> dict[str, np.ndarray]:
-    """The clusters of ``data.path``, or simulated from ``data.n_events/particles/pileup/seed`` and cached."""
-    from deepsets_trigger.data.calo import CaloGenConfig, calo_file, read_calo
-
-    if cfg.path:
-        return read_calo(cfg.path)
-    gen = CaloGenConfig(cfg.n_events, tuple(cfg.particles), pileup=cfg.pileup, seed=cfg.seed)
-    gen.validate()
-    return read_calo(calo_file(gen, cfg.cache_dir, progress=sys.stderr.isatty()))
-
-
-# source name -> function(data_config) -> (x, y, class_names)
-SOURCES: dict[str, Callable[[Any], tuple[np.ndarray, np.ndarray, tuple[str, ...]]]] = {
-    "npy": load_npy,
-    "toy": make_toy,
-    "h5": load_h5,
-    "pythia": load_pythia,
-    "calo": load_calo,
-}
-
-
-@dataclass
-class Dataset:
-    """Normalised train / validation / test splits; ``y`` one-hot (classification) or 1-D (regression)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    task: str
-    class_names: tuple[str, ...] = ()
-    normalisation: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_outputs(self) -> int:
-        return self.y_train.shape[1] if self.task == "classification" else 1
+__all__ = ["Dataset", "check_classes", "check_finite", "evaluation_only", "load_data", "load_dataset", "split_indices"]
 
 
 def split_indices(n: int, test_fraction: float, val_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -122,11 +48,27 @@ def check_classes(y_onehot: np.ndarray, class_names: tuple[str, ...] = ()) -> No
         )
 
 
+def load_data(cfg: Any) -> Dataset:
+    """The dataset of ``cfg``: its family's loader, or sets from ``data.source``."""
+    family = registry.family(cfg.model.kind)
+    if family.load_data is not None:
+        return family.load_data(cfg)
+    return load_dataset(cfg.data, cfg.model.head)
+
+
 def load_dataset(data_cfg: Any, head: str = "classification") -> Dataset:
-    """Load, validate, split and normalise the samples described by ``data_cfg``."""
-    if data_cfg.source not in SOURCES:
-        raise ToolkitError(f"data.source: {data_cfg.source!r} is not one of {', '.join(map(repr, sorted(SOURCES)))}.")
-    x, y, class_names = SOURCES[data_cfg.source](data_cfg)
+    """Load, validate, split and normalise the sets ``data_cfg`` describes.
+
+    Raises:
+        ToolkitError: a source that yields no sets, NaN/inf values, one class only, or targets
+            that do not fit ``head``.
+    """
+    source = registry.source(data_cfg.source)
+    if source.load is None:
+        raise ToolkitError(
+            f"data.source {data_cfg.source} holds no sets (x, y); use it with a model family that reads it."
+        )
+    x, y, class_names = source.load(data_cfg)
     check_finite(x, "data.x")
     check_finite(y, "data.y")
     task = "classification" if y.ndim == 2 and y.shape[1] > 1 else "regression"
@@ -143,11 +85,11 @@ def load_dataset(data_cfg: Any, head: str = "classification") -> Dataset:
     fit_on = x[train] if len(train) else x
     transform, params = fit_normalisation(fit_on, data_cfg.normalisation)
     return Dataset(
-        x_train=transform(x[train]),
+        x_train=[transform(x[train])],
         y_train=y[train],
-        x_val=transform(x[val]),
+        x_val=[transform(x[val])],
         y_val=y[val],
-        x_test=transform(x[test]),
+        x_test=[transform(x[test])],
         y_test=y[test],
         task=task,
         class_names=class_names,

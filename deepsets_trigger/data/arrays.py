@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deepsets_trigger.data.jet_features import JET_CLASSES
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import read_npy
 
 
 def as_list(x: Any) -> list[Any]:
@@ -19,25 +19,6 @@ def as_list(x: Any) -> list[Any]:
 def n_samples(x: Any) -> int:
     """Samples in one array or in a list of per-input arrays."""
     return len(as_list(x)[0])
-
-
-def read_npy(path: str | Path, what: str) -> np.ndarray:
-    """``np.load`` with a clear error for a missing, corrupt or pickled file."""
-    path = Path(path)
-    if path.is_dir():
-        raise ToolkitError(f"{what}: {str(path)!r} is a directory; pass a .npy file.")
-    if not path.is_file():
-        raise ToolkitError(f"{what}: file {str(path)!r} does not exist.")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ToolkitError(f"{what}: {str(path)!r} is not a readable .npy array ({exc}).") from None
-    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        kind = getattr(array, "dtype", type(array).__name__)
-        raise ToolkitError(f"{what}: {str(path)!r} holds {kind} values, not numbers; save a numeric array.")
-    if array.size == 0:
-        raise ToolkitError(f"{what}: {str(path)!r} is empty (shape {array.shape}); save the samples.")
-    return array
 
 
 def load_npy(cfg: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:

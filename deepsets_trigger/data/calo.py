@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
 
 PARTICLES = {"e": 11, "pi+": 211, "pi0": 111, "gamma": 22}
@@ -86,7 +87,6 @@ class CaloGenConfig:
             raise ToolkitError(f"--pileup must be between 0 and {MAX_PILEUP:g} particles, got {self.pileup}.")
 
     def cache_key(self) -> str:
-        from deepsets_trigger.config import stable_hash
 
         return stable_hash({**asdict(self), "format": 1})
 

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from deepsets_trigger.data.calo import read_calo
+from deepsets_trigger.data.h5jets import _names, open_jet_file
+from deepsets_trigger.data.jet_features import JET_CLASSES
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import check_writable_parent
 
 PDG_NAMES = {11: "e", 211: "π±", 111: "π0", 22: "γ"}
 
@@ -37,8 +41,6 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001
 
 
 def plot_jets(path: Path, out: Path) -> list[Path]:
-    from deepsets_trigger.data.h5jets import _names, open_jet_file
-    from deepsets_trigger.data.jet_features import JET_CLASSES
 
     with open_jet_file(path) as f:
         jets = f["jets"][()]
@@ -80,7 +82,6 @@ def plot_jets(path: Path, out: Path) -> list[Path]:
 
 
 def plot_calo(path: Path, out: Path) -> list[Path]:
-    from deepsets_trigger.data.calo import read_calo
 
     data = read_calo(path)
     energy = data["cluster"][..., 3]
@@ -112,8 +113,6 @@ def plot_calo(path: Path, out: Path) -> list[Path]:
 def plot_data_file(path: str | Path, out: str | Path) -> list[Path]:
     """Write the validation PNGs of a jet or calorimeter file into ``out``; return their paths."""
     import h5py
-
-    from deepsets_trigger.io import check_writable_parent
 
     path, out = Path(path), Path(out)
     if path.is_dir():

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.data.jet_features import (
     JET_CLASSES,
     JET_FEATURES,
@@ -42,6 +43,7 @@ from deepsets_trigger.data.jet_features import (
     wrap_phi,
 )
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import captured_output
 
 PROCESSES: dict[str, tuple[list[str], int | None]] = {
     # class: (Pythia settings, |PDG id| of the resonance the jet must match)
@@ -105,7 +107,6 @@ class JetGenConfig:
             raise ToolkitError(f"c_max must be positive, got {self.c_max}.")
 
     def cache_key(self) -> str:
-        from deepsets_trigger.config import stable_hash
 
         return stable_hash({**asdict(self), "format": 1})
 
@@ -234,7 +235,6 @@ def _shares(cfg: JetGenConfig) -> list[tuple[int, int, int, int]]:
 
 def silence_fastjet_banner() -> None:
     """FastJet prints its banner on the first clustering of a process: do that one quietly."""
-    from deepsets_trigger.io import captured_output
 
     with captured_output(os.devnull):
         select_jet(np.array([[50.0, 0.0, 0.0, 50.0], [0.0, 50.0, 0.0, 50.0]]), None)

@@ -14,10 +14,25 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger import registry
+from deepsets_trigger.config import HLSSettings, config_from_dict, read_yaml_mapping
+from deepsets_trigger.convert import compile_model, enable_trace, reconvert, trace
+from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
+from deepsets_trigger.data import load_data
 from deepsets_trigger.data.arrays import n_samples
+from deepsets_trigger.diagnose.advisor import advise as run_advisor
 from deepsets_trigger.diagnose.layers import LayerReport, compare_layers, culprit, keras_layer_outputs
+from deepsets_trigger.diagnose.plots import plot_errors, plot_ranges
+from deepsets_trigger.diagnose.report import markdown
 from deepsets_trigger.errors import ToolkitError
-from gnn_keras.conversion import GARNET_CLASSES
+from deepsets_trigger.io import (
+    check_writable_parent,
+    mark_outputs,
+    read_inputs,
+    write_json,
+    write_text_atomic,
+)
+from deepsets_trigger.model_files import load_keras_model
 
 __all__ = ["diagnose", "diagnose_run", "load_run"]
 
@@ -26,7 +41,6 @@ DEFAULT_SAMPLES = 1000
 
 def diagnose(conversion: Any, x: Any) -> tuple[dict[str, Any], list[LayerReport]]:
     """Trace ``conversion`` (recompiled with tracing) on ``x``; returns the JSON record and the rows."""
-    from deepsets_trigger.convert import compile_model, enable_trace, trace
 
     enable_trace(conversion)
     compile_model(conversion)
@@ -47,9 +61,6 @@ def diagnose(conversion: Any, x: Any) -> tuple[dict[str, Any], list[LayerReport]
 
 def load_run(run_dir: str | Path, work_dir: Path) -> tuple[Any, Any, Any]:
     """(config, model, conversion) of a ``run`` directory, converted again from its final hls4ml config."""
-    from deepsets_trigger.config import config_from_dict, read_yaml_mapping
-    from deepsets_trigger.convert import reconvert
-    from deepsets_trigger.io import load_keras_model
 
     run = Path(run_dir)
     if not run.is_dir():
@@ -71,10 +82,6 @@ def load_external(
     model_path: str, weights: str | None, hls_config: str, trusted: tuple[str, ...], work_dir: Path
 ) -> tuple[Any, Any]:
     """(model, conversion) of a user's Keras model and hls4ml YAML, converted exactly as configured."""
-    from deepsets_trigger.config import HLSSettings
-    from deepsets_trigger.convert import reconvert
-    from deepsets_trigger.convert.hls_config import read_user_hls_config, settings_from_user
-    from deepsets_trigger.io import load_keras_model
 
     config, settings, _ = read_user_hls_config(hls_config)
     model = load_keras_model(model_path, weights, trusted)
@@ -84,18 +91,16 @@ def load_external(
 
 def run_inputs(cfg: Any, model: Any, n_samples: int, inputs: str | None) -> tuple[list[np.ndarray], Any, Any]:
     """(test inputs, labels or None, calibration inputs): from ``--inputs`` or the run's data config."""
-    from deepsets_trigger.io import read_inputs
-    from deepsets_trigger.pipeline import load_data
 
     if inputs is not None:
         shapes = [tuple(int(d) for d in t.shape[1:]) for t in model.inputs]
         x = read_inputs(inputs, shapes)
         return [a[:n_samples] for a in x], None, x
-    _, evalset = load_data(cfg)
-    x = [a[:n_samples] for a in evalset.x]
-    # GarNet heads (sigmoid, energy) are not what the advisor scores: no labels for it
-    y = None if evalset.energy is not None else evalset.y[:n_samples]
-    return x, y, evalset.calib if len(evalset.calib[0]) else evalset.x
+    data = load_data(cfg)
+    x = [a[:n_samples] for a in data.x_test]
+    # multi-head models (GarNet's sigmoid + energy) are not what the advisor scores: no labels for them
+    y = None if data.heads or data.task != "classification" else data.y_test[:n_samples]
+    return x, y, data.calibration
 
 
 def diagnose_run(
@@ -112,10 +117,6 @@ def diagnose_run(
     Writes ``diagnosis.json``, ``diagnosis.md`` and plots into ``out`` (default: the run directory).
     """
     import tempfile
-
-    from deepsets_trigger.diagnose.plots import plot_errors, plot_ranges
-    from deepsets_trigger.diagnose.report import markdown
-    from deepsets_trigger.io import check_writable_parent, mark_outputs, write_json, write_text_atomic
 
     if n_samples <= 0:
         raise ToolkitError(f"--n-samples must be positive, got {n_samples}.")
@@ -138,12 +139,11 @@ def diagnose_run(
         x, y, calib = run_inputs(cfg, model, n_samples, inputs)
         record, reports = diagnose(conversion, x[0] if len(x) == 1 else x)
         out.mkdir(parents=True, exist_ok=True)  # only now: bad input leaves no directory behind
-        if any(r["hls_class"] in GARNET_CLASSES for r in record["layers"]):
-            record["note"] = "GarNet layers are traced as one block (their internals are not exposed by hls4ml)"
+        opaque = sorted({r["hls_class"] for r in record["layers"]} & registry.opaque_layers())
+        if opaque:
+            record["note"] = f"{', '.join(opaque)} layers are traced as one block (hls4ml exposes no internals)"
         record["run"] = str(run_dir) if run_dir is not None else external[0]
         if advise:
-            from deepsets_trigger.diagnose.advisor import advise as run_advisor
-
             record["advice"] = run_advisor(cfg, model, x, y, calib, target_ratio, Path(tmp), out)
     import matplotlib.pyplot as plt
 

@@ -18,8 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.convert import compile_model, convert, predict, softmax_producers
+from deepsets_trigger.diagnose.layers import keras_layer_outputs
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import plain, write_text_atomic
 from deepsets_trigger.precision import FixedType, from_hls4ml, integer_bits_for, parse_precision
+from deepsets_trigger.quantize import ptq_layer_precisions
+from deepsets_trigger.resources import estimate
 
 MARGIN = 1.25
 MAX_FRACTIONAL = 16
@@ -27,8 +32,6 @@ MAX_FRACTIONAL = 16
 
 def observed_integer_bits(model: Any, calib: Any) -> dict[str, dict[str, int]]:
     """``{layer: {result|weight|bias: I}}`` for every Dense, activation and pooling layer."""
-    from deepsets_trigger.convert import softmax_producers
-    from deepsets_trigger.diagnose.layers import keras_layer_outputs
 
     values = keras_layer_outputs(model, calib)
     logits = set(softmax_producers(model))  # typed by the toolkit's own fix from the observed range
@@ -74,8 +77,6 @@ class _Evaluator:
         self.count = 0
 
     def __call__(self, label: str, default: FixedType, layers: dict[str, dict[str, FixedType]]) -> dict[str, Any]:
-        from deepsets_trigger.convert import compile_model, convert, predict
-        from deepsets_trigger.resources import estimate
 
         self.count += 1
         conversion = convert(
@@ -134,9 +135,6 @@ def advise(
 ) -> dict[str, Any]:
     """Advise, verify and write ``advised_hls4ml_config.yml``; returns before / advised / uniform."""
     import yaml
-
-    from deepsets_trigger.io import plain, write_text_atomic
-    from deepsets_trigger.quantize import ptq_layer_precisions
 
     if cfg.quantization.mode == "qat":
         raise ToolkitError("--advise is for PTQ/float models: a QAT model's types come from its quantizers.")

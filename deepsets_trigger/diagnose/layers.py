@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.data.arrays import as_list, n_samples
+from deepsets_trigger.io import captured_output
 from deepsets_trigger.precision import FixedType, from_hls4ml
 
 JUMP_FACTOR = 4.0  # the relative error grows this much over the layer before it …
@@ -62,8 +63,6 @@ class LayerReport:
 def keras_layer_outputs(keras_model: Any, x: Any) -> dict[str, np.ndarray]:
     """``{name: (N, size)}`` of every Keras layer, fused activations split as hls4ml splits them."""
     from hls4ml.model.profiling import get_ymodel_keras
-
-    from deepsets_trigger.io import captured_output
 
     with captured_output("/dev/null"):
         outputs = get_ymodel_keras(keras_model, x)
@@ -141,66 +140,88 @@ def compare_layers(
     for layer in hls_model.get_layers():
         if layer.name not in firmware:
             continue
-        fw = firmware[layer.name]
-        kname = match_keras(layer.name, keras_names)
-        var = layer.get_output_variable()
-        t = from_hls4ml(var.type.precision)
-        report = LayerReport(kname, layer.name, str(t) if t else str(var.type.precision), None, 0.0, 0.0, None)
-        report.hls_class = layer.class_name
-        if kname is None:
-            report.detail = "no matching Keras layer"
-            reports.append(report)
+        report, t = _measure(layer, match_keras(layer.name, keras_names), keras_values, firmware[layer.name])
+        reports.append(report)
+        if report.keras_values is None:
             continue
-        k = keras_values[kname]
-        if k.shape != fw.shape:
-            report.detail = f"shapes differ: Keras {k.shape}, firmware {fw.shape}"
-            reports.append(report)
-            continue
-        diff = np.abs(fw - k)
-        report.max_abs_diff = float(diff.max())
-        report.mean_abs_diff = float(diff.mean())
-        report.relative_error = float(diff.mean() / (np.abs(k).mean() + 1e-12))
-        report.keras_min, report.keras_max = float(k.min()), float(k.max())
-        report.keras_values = k
-        if t is not None:
-            report.type_min, report.type_max = t.min_value, t.max_value
-        is_softmax = "Softmax" in layer.class_name or layer.get_attr("activation") == "softmax"
-        if t is not None and not is_softmax:
-            report.wrapped_fraction, report.saturated_fraction, report.truncated_fraction = _range_flags(k, t)
         parent = _input_name(layer)
         parent_k = keras_values.get(match_keras(parent, keras_names) or "", None) if parent else None
         report.accumulator_overflow_fraction, accum_detail = _accumulator(layer, parent_k)
+        kname = report.keras_layer
         weights = _weights_differ(layer, keras_layers[kname]) if kname in keras_layers else ""
-        jump = report.relative_error > max(JUMP_MIN, JUMP_FACTOR * previous_rel)
-        seen = f"Keras values reach [{k.min():.3g}, {k.max():.3g}]"
-        holds = f"[{t.min_value:.3g}, {t.max_value:.3g}]" if t else "?"
-        if weights:
-            report.cause, report.detail = "weights", weights
-        elif report.wrapped_fraction > 0:
-            report.cause = "wrap"
-            report.detail = f"{seen}; {t} holds {holds} and wraps"
-        elif report.saturated_fraction > 0:
-            report.cause = "saturate"
-            report.detail = f"{seen}; {t} saturates at {holds}"
-        elif report.accumulator_overflow_fraction > 0:
-            report.cause, report.detail = "accumulator", accum_detail
-        elif is_softmax and previous_input_ok and report.max_abs_diff > SOFTMAX_TOLERANCE:
-            report.cause = "softmax table"
-            report.detail = (
-                f"inputs agree but probabilities differ by up to {report.max_abs_diff:.3g}: exp table "
-                f"{layer.get_attr('exp_table_size', layer.get_attr('table_size'))} × {_type_of(layer, 'exp_table_t')}, "
-                f"inverse table {layer.get_attr('inv_table_size', layer.get_attr('table_size'))} × "
-                f"{_type_of(layer, 'inv_table_t')}"
-            )
-        elif jump and not is_softmax:
-            report.cause = "precision"
-            report.detail = (
-                f"the error jumps to {report.relative_error:.3g} (relative) with LSB 2^-{t.fractional if t else '?'}"
-            )
+        _assign_cause(report, layer, t, weights, accum_detail, previous_rel, previous_input_ok)
         previous_input_ok = report.relative_error < JUMP_MIN or report.max_abs_diff == 0
         previous_rel = max(previous_rel, report.relative_error)
-        reports.append(report)
     return reports
+
+
+def _is_softmax(layer: Any) -> bool:
+    return "Softmax" in layer.class_name or layer.get_attr("activation") == "softmax"
+
+
+def _measure(
+    layer: Any, kname: str | None, keras_values: dict[str, np.ndarray], fw: np.ndarray
+) -> tuple[LayerReport, FixedType | None]:
+    """The layer's report with its errors and range flags (no cause yet)."""
+    var = layer.get_output_variable()
+    t = from_hls4ml(var.type.precision)
+    report = LayerReport(kname, layer.name, str(t) if t else str(var.type.precision), None, 0.0, 0.0, None)
+    report.hls_class = layer.class_name
+    if kname is None:
+        report.detail = "no matching Keras layer"
+        return report, t
+    k = keras_values[kname]
+    if k.shape != fw.shape:
+        report.detail = f"shapes differ: Keras {k.shape}, firmware {fw.shape}"
+        return report, t
+    diff = np.abs(fw - k)
+    report.max_abs_diff = float(diff.max())
+    report.mean_abs_diff = float(diff.mean())
+    report.relative_error = float(diff.mean() / (np.abs(k).mean() + 1e-12))
+    report.keras_min, report.keras_max = float(k.min()), float(k.max())
+    report.keras_values = k
+    if t is not None:
+        report.type_min, report.type_max = t.min_value, t.max_value
+        if not _is_softmax(layer):
+            report.wrapped_fraction, report.saturated_fraction, report.truncated_fraction = _range_flags(k, t)
+    return report, t
+
+
+def _assign_cause(
+    report: LayerReport,
+    layer: Any,
+    t: FixedType | None,
+    weights: str,
+    accum_detail: str,
+    previous_rel: float,
+    previous_input_ok: bool,
+) -> None:
+    """The first cause that explains the layer's error, in order of certainty."""
+    is_softmax = _is_softmax(layer)
+    seen = f"Keras values reach [{report.keras_min:.3g}, {report.keras_max:.3g}]"
+    holds = f"[{t.min_value:.3g}, {t.max_value:.3g}]" if t else "?"
+    jump = report.relative_error > max(JUMP_MIN, JUMP_FACTOR * previous_rel)
+    if weights:
+        report.cause, report.detail = "weights", weights
+    elif report.wrapped_fraction > 0:
+        report.cause, report.detail = "wrap", f"{seen}; {t} holds {holds} and wraps"
+    elif report.saturated_fraction > 0:
+        report.cause, report.detail = "saturate", f"{seen}; {t} saturates at {holds}"
+    elif report.accumulator_overflow_fraction > 0:
+        report.cause, report.detail = "accumulator", accum_detail
+    elif is_softmax and previous_input_ok and report.max_abs_diff > SOFTMAX_TOLERANCE:
+        report.cause = "softmax table"
+        report.detail = (
+            f"inputs agree but probabilities differ by up to {report.max_abs_diff:.3g}: exp table "
+            f"{layer.get_attr('exp_table_size', layer.get_attr('table_size'))} × {_type_of(layer, 'exp_table_t')}, "
+            f"inverse table {layer.get_attr('inv_table_size', layer.get_attr('table_size'))} × "
+            f"{_type_of(layer, 'inv_table_t')}"
+        )
+    elif jump and not is_softmax:
+        report.cause = "precision"
+        report.detail = (
+            f"the error jumps to {report.relative_error:.3g} (relative) with LSB 2^-{t.fractional if t else '?'}"
+        )
 
 
 def _input_name(layer: Any) -> str | None:

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.diagnose.layers import LayerReport
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.precision import parse_precision
 
 CAUSE_COLOR = {
     None: "tab:gray",
@@ -46,8 +48,6 @@ def plot_ranges(reports: list[LayerReport]) -> Any:
 
 
 def _fractional(type_text: str | None) -> int | None:
-    from deepsets_trigger.errors import ToolkitError
-    from deepsets_trigger.precision import parse_precision
 
     try:
         return parse_precision(type_text or "").fractional

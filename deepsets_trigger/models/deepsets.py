@@ -11,15 +11,49 @@ traces and reports line up between them:
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from deepsets_trigger.config import Config, ModelConfig
+from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.quantize import input_quantizer, qat_widths, relu_quantizer, weight_quantizer
+from deepsets_trigger.registry import ModelFamily
 
 
-def build_deepsets(config: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
+@dataclass(frozen=True)
+class DeepSetsConfig(ModelConfig):
+    """φ widths (per constituent), the permutation-invariant pooling, ρ widths, and the head."""
+
+    phi: list[int] = field(default_factory=lambda: [32, 32, 32])
+    rho: list[int] = field(default_factory=lambda: [32])
+    phi_width: int | None = None  # sets every φ layer's width (a grid axis); None keeps ``phi``
+    aggregation: Literal["mean", "max"] = "mean"
+    activation: Literal["relu"] = "relu"
+
+    def validated(self, cfg: Config) -> DeepSetsConfig:
+        super().validated(cfg)
+        if not self.phi:
+            raise ToolkitError("model.phi: a DeepSets needs at least one φ layer, e.g. phi: [32, 32, 32].")
+        for name, widths in (("model.phi", self.phi), ("model.rho", self.rho)):
+            if any(w <= 0 for w in widths):
+                raise ToolkitError(f"{name}: layer widths must be positive, got {widths}.")
+        if self.phi_width is not None:
+            return dataclasses.replace(self, phi=[self.phi_width] * len(self.phi))
+        return self
+
+
+def describe(cfg: Config) -> dict[str, Any]:
+    """The DeepSets' fields of the result record."""
+    m = cfg.model
+    return {"phi_widths": list(m.phi), "rho_widths": list(m.rho), "aggregation": m.aggregation, "width": m.phi[0]}
+
+
+def build_deepsets(config: Any, input_shapes: list[tuple[int, ...]], n_outputs: int) -> Any:
     """Build the DeepSets of ``config.model`` (float, or QKeras when ``quantization.mode`` is qat)."""
     from tensorflow import keras
 
+    input_shape = input_shapes[0]
     m, q = config.model, config.quantization
     qat = q.mode == "qat"
     widths = qat_widths(q) if qat else None
@@ -64,3 +98,6 @@ def build_deepsets(config: Any, input_shape: tuple[int, ...], n_outputs: int) ->
     if classification:
         out = keras.layers.Activation("softmax", name="softmax")(out)
     return keras.Model(inputs, out, name="deepsets")
+
+
+FAMILY = ModelFamily("deepsets", DeepSetsConfig, build_deepsets, describe=describe)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import write_text_atomic
+from deepsets_trigger.study import load_results
 
 RESOURCES = ("lut", "ff", "dsp", "bram")
 MODE_STYLE = {"ptq": ("tab:blue", "o"), "float": ("tab:gray", "s"), "qat": ("tab:red", "^")}
@@ -245,9 +247,6 @@ def make_report(study_dir: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from deepsets_trigger.io import write_text_atomic
-    from deepsets_trigger.study import load_results
 
     study_dir = Path(study_dir)
     df = load_results(study_dir)

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import read_json
+from deepsets_trigger.model_files import load_keras_model
 from deepsets_trigger.resources.analytic import estimate
 from deepsets_trigger.resources.reports import ingest_reports
+from deepsets_trigger.resources.yosys import run_record
 
 __all__ = ["TOTALS", "estimate", "ingest_reports", "resources_of"]
 
@@ -28,14 +31,11 @@ def resources_of(path: str | Path, source: str | None = None) -> dict[str, Any]:
         return ingest_reports(path)
     if not is_run:
         raise ToolkitError(f"{path} holds no resources.json: pass a directory written by 'deepsets-trigger run'.")
-    from deepsets_trigger.io import read_json
 
     analytic = read_json(path / "resources.json", "the run's")
     if source != "yosys":
         return analytic
     if (path / "resources_yosys.json").is_file():
         return read_json(path / "resources_yosys.json", "the run's")
-    from deepsets_trigger.io import load_keras_model
-    from deepsets_trigger.resources.yosys import run_record
 
     return run_record(load_keras_model(path / "model.h5"), path, analytic)

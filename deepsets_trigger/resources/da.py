@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.resources.analytic import CALIBRATION
+from deepsets_trigger.resources.rtl import trace_keras, verify
+from deepsets_trigger.resources.yosys import find_yosys, run_record
 
 
 def latency_cutoff(clock_period: float) -> float:
     """da4ml delay units (one adder level each) per clock period: the analytic ``adds_per_cycle`` scaled."""
-    from deepsets_trigger.resources.analytic import CALIBRATION
 
     return CALIBRATION["adds_per_cycle"] * clock_period / 5.0
 
@@ -52,7 +54,6 @@ def _with_softmax(record: dict[str, Any], analytic: dict[str, Any]) -> dict[str,
 
 def da4ml_estimate(model: Any, analytic: dict[str, Any], clock_period: float) -> dict[str, Any]:
     """da4ml's own estimate of the traced network (no yosys): LUTs and pipeline depth."""
-    from deepsets_trigger.resources.rtl import trace_keras, verify
 
     traced = trace_keras(model)
     verification = verify(traced, model, n=2_000)
@@ -94,7 +95,6 @@ def da_record(
         ``{lut, ff, dsp, bram, latency_cycles, ii, bops, resource_source, notes, …}``; a network the
         tracer cannot rebuild keeps the analytic numbers (hls4ml's ``da_kernel_cost``) with the reason.
     """
-    from deepsets_trigger.resources.yosys import find_yosys, run_record
 
     try:
         try:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import captured_output
+from deepsets_trigger.precision import parse_precision
 
 CITATION = "arXiv:2402.01876 (as tabulated in arXiv:2508.15468)"
 
@@ -157,8 +159,6 @@ def matching_point(result: dict[str, Any], config: dict[str, Any]) -> tuple[Publ
     differences = [f"{k} {have[k]!r} (published {v!r})" for k, v in ARCHITECTURE.items() if have[k] != v]
     text = (config.get("quantization") or {}).get("input_precision")
     if text is not None:
-        from deepsets_trigger.precision import parse_precision
-
         t = parse_precision(str(text))
         if (t.width, t.integer) != (12, 4):
             differences.append(f"input_precision {t.ap()} (published ap_fixed<12,4,AP_RND,AP_SAT>)")
@@ -273,8 +273,6 @@ def published_hls_config(model: Any, point: PublishedPoint) -> dict[str, Any]:
 def convert_published(point: PublishedPoint, output_dir: str | Path, log_path: str | Path) -> Any:
     """The published configuration converted with hls4ml 1.3.0 (not compiled)."""
     import hls4ml
-
-    from deepsets_trigger.io import captured_output
 
     model = published_model(point.n_constituents)
     with captured_output(log_path):

@@ -25,7 +25,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import write_json
+from deepsets_trigger.resources.rtl import pipeline_stages, trace_keras, verify, write_verilog
 
 DEFAULT_LATENCY_CUTOFF = 5.0
 XCUP_MIN_VERSION = (0, 70)
@@ -118,9 +121,6 @@ def yosys_resources(
     timeout: float = 3600,
 ) -> dict[str, Any]:
     """Trace, verify bit-exact, write Verilog into ``work_dir/rtl`` and synthesize (or reuse the cache)."""
-    from deepsets_trigger.config import stable_hash
-    from deepsets_trigger.io import write_json
-    from deepsets_trigger.resources.rtl import pipeline_stages, trace_keras, verify, write_verilog
 
     traced = trace_keras(model)
     verification = verify(traced, model, n=n_verify)  # before anything is written
@@ -169,7 +169,6 @@ def run_record(
     latency_cutoff: float = DEFAULT_LATENCY_CUTOFF,
 ) -> dict[str, Any]:
     """The yosys record of a run directory (BOPs from the analytic model), written as ``resources_yosys.json``."""
-    from deepsets_trigger.io import write_json
 
     record = yosys_resources(model, run_dir, cache_dir=cache_dir, latency_cutoff=latency_cutoff)
     record = {**record, "bops": analytic.get("bops")}

@@ -8,6 +8,7 @@ architecture and one QAT training serves each bit configuration.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
-from deepsets_trigger.io import remove_stale_partials
+from deepsets_trigger.io import check_writable_parent, remove_stale_partials
 from deepsets_trigger.study.grid import Point, expand
 from deepsets_trigger.study.lock import study_lock
 from deepsets_trigger.study.runner import Hooks, Task, connect_dask, failed, run_dask, run_local
@@ -110,8 +111,6 @@ def run_study(
     one the study started with, an unreachable Dask scheduler. Ctrl-C or SIGTERM keeps every
     finished point, returns running ones to ``queued``, stops the workers and re-raises.
     """
-    import os
-
     points = expand(raw)
     out = Path(out)
     workers = os.cpu_count() or 1 if workers is None else workers
@@ -125,9 +124,8 @@ def run_study(
     try:
         out.mkdir(parents=True, exist_ok=True)
         with study_lock(out):
-            return _run_locked(
-                points, stable_hash(raw), out, client, workers, resume, retry_failed, point_timeout, progress, recycle
-            )
+            execution = _Execution(client, workers, point_timeout, recycle, progress)
+            return _run_locked(points, study_hash, out, execution, retry_failed)
     except ToolkitError:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -137,17 +135,19 @@ def run_study(
             client.close()
 
 
+@dataclass(frozen=True)
+class _Execution:
+    """Where and how points run: a Dask client, or local workers."""
+
+    client: Any
+    workers: int
+    timeout: float | None
+    recycle: int
+    progress: bool
+
+
 def _run_locked(
-    points: list[Point],
-    study_hash: str,
-    out: Path,
-    client: Any,
-    workers: int,
-    resume: bool,
-    retry_failed: bool,
-    point_timeout: float | None,
-    progress: bool,
-    recycle: int,
+    points: list[Point], study_hash: str, out: Path, execution: _Execution, retry_failed: bool
 ) -> StudySummary:
     remove_stale_partials(out / "points")
     remove_stale_partials(out / "models", ".*.tmp-*")
@@ -156,50 +156,18 @@ def _run_locked(
     try:
         store.claim(study_hash)
         before = store.statuses()
-        store.add_points(points)
-        store.requeue(("running", "failed") if retry_failed else ("running",))
-        status = store.statuses()
-        invalid = 0
-        for point in points:
-            if point.error is not None and status.get(point.point_id) != "failed":
-                store.finish(point.point_id, failed(point.error))
-                status[point.point_id] = "failed"
-                invalid += 1
-        wanted = {p.point_id for p in points}
-        todo = {pid for pid in wanted if status.get(pid) == "queued"}
+        todo, invalid = _queue(store, points, retry_failed)
         tasks = _tasks(points, todo, out)
-        bar = _Progress(len(tasks), progress)
-
-        def started(task: Task) -> None:
-            store.set_status([task.point_id], "running")
-            bar.started()
-
-        def finished(task: Task, result: dict[str, Any]) -> None:
-            store.finish(task.point_id, result)
-            bar.finished(result.get("status", "failed"))
-
-        hooks = Hooks(started, finished)
-        try:
-            if client is not None:
-                run_dask(tasks, hooks, client, point_timeout)
-            else:
-                run_local(tasks, hooks, workers, point_timeout, recycle=recycle, log_path=str(out / "workers.log"))
-        except KeyboardInterrupt:
-            store.requeue(("running",))
-            raise
-        finally:
-            bar.close()
-            store.export_csv(out / "results.csv")
-            remove_stale_partials(out / "points")  # those of workers stopped just now
+        _execute(tasks, store, out, execution)
         final = store.statuses()
+        wanted = {p.point_id for p in points}
         counts = [final.get(pid) for pid in wanted]
-        kept = sum(1 for pid in wanted - todo if before.get(pid) in ("ok", "failed"))
         return StudySummary(
             total=len(wanted),
             ok=counts.count("ok"),
             failed=counts.count("failed"),
             ran=len(tasks),
-            skipped=kept,
+            skipped=sum(1 for pid in wanted - todo if before.get(pid) in ("ok", "failed")),
             wall_s=time.perf_counter() - start,
             out=out,
             invalid=invalid,
@@ -208,8 +176,49 @@ def _run_locked(
         store.close()
 
 
+def _queue(store: ResultStore, points: list[Point], retry_failed: bool) -> tuple[set[str], int]:
+    """Points to run now (queued) and how many are invalid for their grid values (failed rows, no run)."""
+    store.add_points(points)
+    store.requeue(("running", "failed") if retry_failed else ("running",))
+    status = store.statuses()
+    invalid = 0
+    for point in points:
+        if point.error is not None and status.get(point.point_id) != "failed":
+            store.finish(point.point_id, failed(point.error))
+            status[point.point_id] = "failed"
+            invalid += 1
+    return {p.point_id for p in points if status.get(p.point_id) == "queued"}, invalid
+
+
+def _execute(tasks: list[Task], store: ResultStore, out: Path, execution: _Execution) -> None:
+    """Run ``tasks``; every finished point is one store transaction; the CSV is written whatever happens."""
+    bar = _Progress(len(tasks), execution.progress)
+
+    def started(task: Task) -> None:
+        store.set_status([task.point_id], "running")
+        bar.started()
+
+    def finished(task: Task, result: dict[str, Any]) -> None:
+        store.finish(task.point_id, result)
+        bar.finished(result.get("status", "failed"))
+
+    hooks = Hooks(started, finished)
+    try:
+        if execution.client is not None:
+            run_dask(tasks, hooks, execution.client, execution.timeout)
+        else:
+            log = str(out / "workers.log")
+            run_local(tasks, hooks, execution.workers, execution.timeout, recycle=execution.recycle, log_path=log)
+    except KeyboardInterrupt:
+        store.requeue(("running",))
+        raise
+    finally:
+        bar.close()
+        store.export_csv(out / "results.csv")
+        remove_stale_partials(out / "points")  # those of workers stopped just now
+
+
 def _check_out(out: Path, resume: bool) -> None:
-    from deepsets_trigger.io import check_writable_parent
 
     if out.exists() and not out.is_dir():
         raise ToolkitError(f"--out {str(out)!r} is a file; give a directory.")

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from deepsets_trigger.config import Config, config_from_dict, set_path, stable_hash
+from deepsets_trigger.config import SECTIONS, Config, config_from_dict, section_class, set_path, stable_hash
 from deepsets_trigger.errors import ToolkitError
 
 
@@ -37,11 +37,22 @@ class Point:
         return self.config.train_hash() if self.config is not None else None
 
 
-def check_key_path(path: str) -> None:
-    """Raise naming the valid keys when ``path`` (``section.key``) is not in the schema."""
+def check_key_path(path: str, base: dict[str, Any] | None = None) -> None:
+    """Raise naming the valid keys when ``path`` (``section.key``) is not in the schema.
+
+    ``model.*`` and ``data.*`` keys are those of the base config's family and source.
+    """
+    base = base or {}
+    section, _, rest = path.partition(".")
     node: Any = Config
     walked = []
-    for part in path.split("."):
+    if section in SECTIONS and rest:
+        node = section_class(section, base.get(section))
+        walked = [section]
+        path_parts = rest.split(".")
+    else:
+        path_parts = path.split(".")
+    for part in path_parts:
         fields = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else None
         if fields is None or part not in fields or part == "grid":
             valid = [n for n in (fields or {}) if n != "grid"]
@@ -58,22 +69,25 @@ def check_key_path(path: str) -> None:
         )
 
 
-def _products(grid: dict[str, Any]) -> list[dict[str, Any]]:
+def _products(grid: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
     grid = dict(grid)
     exclude = grid.pop("exclude", []) or []
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
         raise ToolkitError(
             "grid.exclude must be a list of mappings, e.g. [{quantization.mode: ptq, model.phi_width: 8}]."
         )
+    varies = {k.split(".")[0] for k in grid if k in ("model.kind", "data.source")}
     for path, values in grid.items():
-        check_key_path(path)
+        if path.split(".")[0] not in varies:  # a grid over families or sources: each point validates its keys
+            check_key_path(path, base)
         if not isinstance(values, list):
             raise ToolkitError(f"grid: {path} must map to a list of values, got {values!r}.")
         if not values:
             raise ToolkitError(f"grid: {path} has an empty list; give at least one value or drop the key.")
     for rule in exclude:
         for path in rule:
-            check_key_path(path)
+            if path.split(".")[0] not in varies:
+                check_key_path(path, base)
     keys = list(grid)
     combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
     return [c for c in combos if not any(all(c.get(k) == v for k, v in rule.items()) for rule in exclude)]
@@ -88,7 +102,7 @@ def expand(raw: dict[str, Any]) -> list[Point]:
     base = {k: v for k, v in raw.items() if k != "grid"}
     points: dict[str, Point] = {}
     for mapping in mappings:
-        for assignment in _products(mapping) if mapping else [{}]:
+        for assignment in _products(mapping, base) if mapping else [{}]:
             point_raw = copy.deepcopy(base)
             for path, value in assignment.items():
                 set_path(point_raw, path, value)

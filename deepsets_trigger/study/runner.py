@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
+from deepsets_trigger.config import config_from_dict
+from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.pipeline import run_point
+
 
 @dataclass
 class Task:
@@ -53,9 +57,6 @@ def execute(task: Task) -> dict[str, Any]:
         os.kill(os.getpid(), signal.SIGSEGV)
     start = time.perf_counter()
     try:
-        from deepsets_trigger.config import config_from_dict
-        from deepsets_trigger.pipeline import run_point
-
         return run_point(config_from_dict(task.config), task.out, model_cache=task.model_cache)
     except BaseException as exc:  # a ToolkitError here is a bad grid value: still one failed row
         return failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
@@ -143,28 +144,23 @@ class _Schedule:
         return bool(self.ready or self.waiting)
 
 
-def run_local(
-    tasks: list[Task],
-    hooks: Hooks,
-    workers: int,
-    timeout: float | None,
-    recycle: int = 1,
-    log_path: str | None = None,
-) -> None:
-    """Run ``tasks`` on ``workers`` spawned processes; results go to ``hooks.finished``."""
-    ctx = multiprocessing.get_context("spawn")
-    schedule = _Schedule.of(tasks)
-    pool: list[_Worker] = []
+class _LocalPool:
+    """Spawned worker processes, each running one task at a time (see the module docstring)."""
 
-    def spawn() -> _Worker:
-        parent, child = ctx.Pipe()
-        # not daemonic: a point forks its emulation child; workers exit on EOF when the client is gone
-        process = ctx.Process(target=_worker_main, args=(child, log_path), daemon=False)
+    def __init__(self, hooks: Hooks, schedule: _Schedule, timeout: float | None, recycle: int, log: str | None) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.hooks, self.schedule, self.timeout, self.recycle, self.log = hooks, schedule, timeout, recycle, log
+        self.workers: list[_Worker] = []
+
+    def spawn(self) -> None:
+        parent, child = self.ctx.Pipe()
+        # not daemonic: a point starts its emulation child; workers exit on EOF when the client is gone
+        process = self.ctx.Process(target=_worker_main, args=(child, self.log), daemon=False)
         process.start()
         child.close()
-        return _Worker(process, parent)
+        self.workers.append(_Worker(process, parent))
 
-    def retire(worker: _Worker, kill: bool = False) -> None:
+    def retire(self, worker: _Worker, kill: bool = False) -> None:
         if kill:
             _kill_group(worker.process)
         else:
@@ -177,23 +173,60 @@ def run_local(
             _kill_group(worker.process)
             worker.process.join()
         worker.conn.close()
-        pool.remove(worker)
+        self.workers.remove(worker)
 
-    def complete(worker: _Worker, result: dict[str, Any]) -> None:
+    def complete(self, worker: _Worker, result: dict[str, Any]) -> None:
         task, worker.task = worker.task, None
-        hooks.finished(task, result)
-        schedule.release(task.point_id)
+        self.hooks.finished(task, result)
+        self.schedule.release(task.point_id)
 
+    def dispatch(self, size: int) -> list[_Worker]:
+        """Start ready tasks on idle workers (spawning up to ``size``); return the busy ones."""
+        ready = self.schedule.ready
+        while len(self.workers) < size and ready and sum(w.task is None for w in self.workers) < len(ready):
+            self.spawn()
+        for worker in self.workers:
+            if worker.task is None and ready:
+                worker.task, worker.started = ready.popleft(), time.monotonic()
+                self.hooks.started(worker.task)
+                worker.conn.send(worker.task)
+        return [w for w in self.workers if w.task is not None]
+
+    def check(self, worker: _Worker) -> None:
+        """Collect a finished result, a dead worker or a timeout."""
+        if worker.conn.poll():
+            try:
+                result = worker.conn.recv()
+            except (EOFError, OSError):
+                result = failed(_death_reason(worker.process.exitcode))
+            self.complete(worker, result)
+            worker.done += 1
+            if worker.done >= self.recycle:
+                self.retire(worker)
+        elif not worker.process.is_alive():
+            elapsed = time.monotonic() - worker.started
+            self.complete(worker, failed(_death_reason(worker.process.exitcode), elapsed))
+            self.retire(worker, kill=True)
+        elif self.timeout is not None and time.monotonic() - worker.started > self.timeout:
+            reason = f"timeout: the point ran longer than {self.timeout:g} s and was stopped"
+            self.complete(worker, failed(reason, self.timeout))
+            self.retire(worker, kill=True)
+
+
+def run_local(
+    tasks: list[Task],
+    hooks: Hooks,
+    workers: int,
+    timeout: float | None,
+    recycle: int = 1,
+    log_path: str | None = None,
+) -> None:
+    """Run ``tasks`` on ``workers`` spawned processes; results go to ``hooks.finished``."""
+    schedule = _Schedule.of(tasks)
+    pool = _LocalPool(hooks, schedule, timeout, recycle, log_path)
     try:
-        while schedule or any(w.task for w in pool):
-            while len(pool) < workers and schedule.ready and sum(w.task is None for w in pool) < len(schedule.ready):
-                pool.append(spawn())
-            for worker in pool:
-                if worker.task is None and schedule.ready:
-                    worker.task, worker.started = schedule.ready.popleft(), time.monotonic()
-                    hooks.started(worker.task)
-                    worker.conn.send(worker.task)
-            busy = [w for w in pool if w.task is not None]
+        while schedule or any(w.task for w in pool.workers):
+            busy = pool.dispatch(workers)
             if not busy:
                 if schedule.waiting and not schedule.ready:  # dependency never submitted: release all
                     for key in list(schedule.waiting):
@@ -201,26 +234,10 @@ def run_local(
                 continue
             wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
             for worker in busy:
-                if worker.conn.poll():
-                    try:
-                        result = worker.conn.recv()
-                    except (EOFError, OSError):
-                        result = failed(_death_reason(worker.process.exitcode))
-                    complete(worker, result)
-                    worker.done += 1
-                    if worker.done >= recycle:
-                        retire(worker)
-                elif not worker.process.is_alive():
-                    complete(worker, failed(_death_reason(worker.process.exitcode), time.monotonic() - worker.started))
-                    retire(worker, kill=True)
-                elif timeout is not None and time.monotonic() - worker.started > timeout:
-                    complete(
-                        worker, failed(f"timeout: the point ran longer than {timeout:g} s and was stopped", timeout)
-                    )
-                    retire(worker, kill=True)
+                pool.check(worker)
     finally:
-        for worker in list(pool):
-            retire(worker, kill=worker.task is not None)
+        for worker in list(pool.workers):
+            pool.retire(worker, kill=worker.task is not None)
 
 
 def _kill_group(process: Any) -> None:
@@ -284,8 +301,6 @@ def connect_dask(address: str) -> Any:
     """
     import re
     import socket
-
-    from deepsets_trigger.errors import ToolkitError
 
     match = re.fullmatch(r"(\w+)://([^\s:/]+|\[[^\]]+\]):(\d+)/?", address.strip())
     if not match or match.group(1) not in _SCHEMES:

@@ -16,44 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
-from deepsets_trigger.io import finite
+from deepsets_trigger.io import finite, write_text_atomic
+from deepsets_trigger.record import BY_NAME, CSV_COLUMNS, FIELDS
+
+__all__ = ["CSV_COLUMNS", "ResultStore", "load_results"]
 
 SCHEMA_VERSION = 1
 
-# results.csv columns (a contract with scripts outside this repository)
-CSV_COLUMNS = (
-    "point_id",
-    "model",
-    "mode",
-    "weight_bits",
-    "activation_bits",
-    "integer_bits",
-    "width",
-    "sparsity",
-    "reuse_factor",
-    "strategy",
-    "status",
-    "keras_accuracy",
-    "firmware_accuracy",
-    "accuracy_ratio",
-    "logit_agreement",
-    "max_abs_logit_diff",
-    "lut",
-    "ff",
-    "dsp",
-    "bram",
-    "latency_cycles",
-    "ii",
-    "bops",
-    "resource_source",
-    "train_s",
-    "convert_s",
-    "compile_s",
-    "predict_s",
-    "error",
-)
-_TIMINGS = ("train_s", "convert_s", "compile_s", "predict_s")
-_METRICS = tuple(c for c in CSV_COLUMNS if c not in ("point_id", "status", "error") and c not in _TIMINGS)
+_TEXT = {f.name for f in FIELDS if f.kind == "text"}
+_STORED = tuple(c for c in CSV_COLUMNS if c not in ("point_id", "status"))  # the record's CSV fields, as columns
 
 
 class ResultStore:
@@ -67,6 +38,8 @@ class ResultStore:
             self.db = sqlite3.connect(uri, timeout=30, uri=True)
             if exists:
                 self._check_version()
+                if not readonly:
+                    self._add_new_columns()
             else:
                 self._create()
         except sqlite3.DatabaseError as exc:
@@ -100,18 +73,22 @@ class ResultStore:
                 self.db.execute("INSERT INTO meta VALUES ('study_hash', ?)", (study_hash,))
 
     def _create(self) -> None:
-        columns = ", ".join(
-            f"{c} {'TEXT' if c in ('model', 'mode', 'strategy', 'resource_source') else 'REAL'}" for c in _METRICS
-        )
+        columns = ", ".join(f"{c} {_sql_type(c)}" for c in _STORED)
         with self.db:
             self.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.db.execute(
                 "CREATE TABLE points (point_id TEXT PRIMARY KEY, seq INTEGER, status TEXT NOT NULL, "
-                "assignment TEXT, config TEXT, train_hash TEXT, "
-                f"{columns}, train_s REAL, convert_s REAL, compile_s REAL, predict_s REAL, "
-                "error TEXT, result TEXT, updated REAL DEFAULT (julianday('now')))"
+                f"assignment TEXT, config TEXT, train_hash TEXT, {columns}, result TEXT, "
+                "updated REAL DEFAULT (julianday('now')))"
             )
+
+    def _add_new_columns(self) -> None:
+        """A store written before a CSV column existed gets it (empty for its earlier points)."""
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(points)")}
+        with self.db:
+            for column in (c for c in _STORED if c not in present):
+                self.db.execute(f"ALTER TABLE points ADD COLUMN {column} {_sql_type(column)}")
 
     def _check_version(self) -> None:
         try:
@@ -167,19 +144,14 @@ class ResultStore:
     def finish(self, point_id: str, result: dict[str, Any]) -> None:
         """Record a finished point (ok or failed) in one transaction."""
         result = finite(result)
-        timings = result.get("timings") or {}
-        values = [result.get(c) for c in _METRICS] + [timings.get(t) for t in _TIMINGS]
-        names = list(_METRICS) + list(_TIMINGS)
-        sets = ", ".join(f"{n} = ?" for n in names)
+        sets = ", ".join(f"{c} = ?" for c in _STORED)
         with self.db:
             self.db.execute(
-                f"UPDATE points SET status = ?, error = ?, result = ?, {sets}, updated = julianday('now') "
-                "WHERE point_id = ?",
+                f"UPDATE points SET status = ?, result = ?, {sets}, updated = julianday('now') WHERE point_id = ?",
                 [
                     result.get("status", "failed"),
-                    result.get("error"),
-                    json.dumps(finite(result), default=str, allow_nan=False),
-                    *values,
+                    json.dumps(result, default=str, allow_nan=False),
+                    *(BY_NAME[c].value(result) for c in _STORED),
                     point_id,
                 ],
             )
@@ -196,7 +168,6 @@ class ResultStore:
 
     def export_csv(self, path: Path) -> None:
         """Write ``results.csv`` atomically (temporary name, then rename)."""
-        from deepsets_trigger.io import write_text_atomic
 
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -207,6 +178,10 @@ class ResultStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _sql_type(column: str) -> str:
+    return "TEXT" if column in _TEXT else "REAL"
 
 
 def _csv_value(value: Any) -> Any:

@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deepsets_trigger.config import read_yaml_mapping
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import check_file_target
+from gnn_keras.tracking.builders import builder_spec
+from gnn_keras.tracking.datasets import SectorGraphSpec, build_graph_file
+from gnn_keras.tracking.generate import TrackGenConfig, write_event_directory
+from gnn_keras.tracking.plots import plot_scan
+from gnn_keras.tracking.scan import read_rows, run_scan, scan_config
+from gnn_keras.tracking.trackml import find_events
 
 
 def add_data_parser(data_subparsers: Any) -> None:
@@ -67,7 +75,6 @@ def add_graphs_parser(subparsers: Any) -> None:
 
 def cmd_data_tracks(args: argparse.Namespace) -> int:
     """``data tracks``: generate events into ``--out``."""
-    from gnn_keras.tracking.generate import TrackGenConfig, write_event_directory
 
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     cfg = TrackGenConfig(
@@ -104,10 +111,6 @@ def _parse_params(pairs: list[str] | None) -> dict[str, Any]:
 
 def cmd_data_track_graphs(args: argparse.Namespace) -> int:
     """``data track-graphs``: build the padded sector graphs of events into one HDF5 file."""
-    from deepsets_trigger.io import check_file_target
-    from gnn_keras.tracking.builders import builder_spec
-    from gnn_keras.tracking.datasets import SectorGraphSpec, build_graph_file
-    from gnn_keras.tracking.trackml import find_events
 
     spec = SectorGraphSpec(
         builder_spec(args.builder, **_parse_params(args.set)), args.n_max, args.e_max, args.sectors, args.overflow
@@ -134,9 +137,6 @@ def _cell(value: str) -> str:
 
 def cmd_graphs(args: argparse.Namespace) -> int:
     """``graphs``: the builder scan, its table and plots."""
-    from deepsets_trigger.config import read_yaml_mapping
-    from gnn_keras.tracking.plots import plot_scan
-    from gnn_keras.tracking.scan import read_rows, run_scan, scan_config
 
     if args.workers is not None and args.workers < 1:
         raise ToolkitError(f"--workers must be positive, got {args.workers}.")

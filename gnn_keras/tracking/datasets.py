@@ -40,9 +40,12 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
 from gnn_keras.tracking.builders import BuilderSpec, build_edges, builder_spec, train_module_map
 from gnn_keras.tracking.event import Event, edge_keys
+from gnn_keras.tracking.generate import TrackGenConfig, event_directory
+from gnn_keras.tracking.trackml import find_events, read_event
 
 FORMAT = 1
 FEATURE_NAMES = ("r", "dphi", "z")
@@ -186,8 +189,6 @@ def build_graph_file(
         ToolkitError: bad spec or events, or a sector that does not fit with ``overflow: error``.
     """
     from tqdm.auto import tqdm
-
-    from gnn_keras.tracking.trackml import find_events, read_event
 
     spec.validate()
     links = None
@@ -415,10 +416,6 @@ def track_graph_data(
         ToolkitError: a bad setting, or a sector that does not fit with ``overflow: error``.
     """
     from dataclasses import asdict
-
-    from deepsets_trigger.config import stable_hash
-    from gnn_keras.tracking.generate import TrackGenConfig, event_directory
-    from gnn_keras.tracking.trackml import find_events
 
     gen = TrackGenConfig(
         n_events=n_events,

@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
+from deepsets_trigger.io import staged_directory, write_json
 from gnn_keras.tracking.geometry import BARREL, HALF_LENGTHS, RADII, module_index
 from gnn_keras.tracking.helix import cylinder_crossings
 from gnn_keras.tracking.trackml import event_name, write_event
@@ -94,7 +96,6 @@ class TrackGenConfig:
             )
 
     def cache_key(self) -> str:
-        from deepsets_trigger.config import stable_hash
 
         return stable_hash({**asdict(self), "format": 1})
 
@@ -133,8 +134,6 @@ def mpi_init_file(ecm: float, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
     the cache existed.
     """
     import pythia8mc
-
-    from deepsets_trigger.config import stable_hash
 
     key = stable_hash({"process": MINBIAS, "ecm": ecm, "pythia": getattr(pythia8mc, "__version__", "8.3")})
     path = Path(cache_dir).expanduser() / f"pythia-mpi-{key}.dat"
@@ -388,7 +387,6 @@ def write_event_directory(
     Raises:
         ToolkitError: bad settings or an ``out`` that is not ours to replace (nothing written).
     """
-    from deepsets_trigger.io import staged_directory, write_json
 
     cfg.validate()
     with staged_directory(Path(out), kind="tracks", keep_partial=False) as staging:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsets_trigger.config import stable_hash
 from deepsets_trigger.data.arrays import as_list
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import write_json, write_text_atomic
@@ -106,7 +107,6 @@ class ScanConfig:
         return any(r.builder == "module_map" and r["train"] is None for r in self.rows)
 
     def row_id(self, spec: BuilderSpec) -> str:
-        from deepsets_trigger.config import stable_hash
 
         return stable_hash(
             {
