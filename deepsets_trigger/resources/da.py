@@ -30,7 +30,7 @@ from deepsets_trigger.errors import ToolkitError
 
 def latency_cutoff(clock_period: float) -> float:
     """da4ml delay units (one adder level each) per clock period: the analytic ``adds_per_cycle`` scaled."""
-    from deepsets_trigger.resources.analytic import CALIBRATION
+    from deepsets_trigger.resources.calibration import CALIBRATION
 
     return CALIBRATION["adds_per_cycle"] * clock_period / 5.0
 
