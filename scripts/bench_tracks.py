@@ -37,9 +37,9 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "trackml_event1
 
 def bare_pythia(collisions: int) -> float:
     """Collisions/s of a bare minimum-bias loop (same settings, cached initialisation)."""
-    from gnn_keras.tracking.generate import MINBIAS, _reuse, make_pythia, mpi_init_file
+    from gnn_keras.tracking.collisions import MINBIAS, make_pythia, mpi_init_file, reuse_mpi_init
 
-    pythia = make_pythia(MINBIAS, 5, 14000.0, _reuse(mpi_init_file(14000.0)))
+    pythia = make_pythia(MINBIAS, 5, 14000.0, reuse_mpi_init(mpi_init_file(14000.0)))
     start = time.perf_counter()
     for _ in range(collisions):
         while not pythia.next():

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
-from deepsets_trigger.resources.analytic import CALIBRATION
+from deepsets_trigger.resources.calibration import CALIBRATION
 from deepsets_trigger.resources.rtl import trace_keras, verify
 from deepsets_trigger.resources.yosys import find_yosys, run_record
 

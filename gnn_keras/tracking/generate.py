@@ -7,17 +7,9 @@ z ~ N(0, ``vertex_sigma_z`` = 5 mm), x = y = 0: TrackML's luminous region, measu
 event as the spread of z0 of the straight lines through the true positions of pT > 1 GeV
 particles on the first two layers (σ = 5.2 mm over 85 particles; the LHC's own is ≈ 45 mm, set
 ``vertex_sigma_z`` for that). Particles start at their vertex plus Pythia's production point (so
-K0S/Λ daughters start displaced).
-
-Charged final-state particles with pT ≥ ``pt_min`` (0.1 GeV) and |η| ≤ ``eta_max`` (4, beyond the
-innermost layer's reach) are propagated as ideal helices (:mod:`gnn_keras.tracking.helix`) in a
-field of ``field_t`` (2 T); a hit is recorded at the first outward crossing of each barrel layer
-with |z| ≤ its half-length, smeared by the layer's Gaussian resolution in rφ and z
-(:mod:`gnn_keras.tracking.geometry`), and given the module it lands on. Hits stay on the nominal
-cylinders (no module tilt), no multiple scattering or material interactions. Noise hits, a
-fraction ``noise_fraction`` of all hits (the real TrackML subset has 0.23), are spread uniformly
-over each layer in proportion to its particle hits. An event whose triggering interaction leaves
-no hit is drawn again, so no event is empty.
+K0S/Λ daughters start displaced). The collisions come from :mod:`gnn_keras.tracking.collisions`;
+their particles become hits (helices, resolution, noise) in :mod:`gnn_keras.tracking.hits`. An
+event whose triggering interaction leaves no hit is drawn again, so no event is empty.
 
 Reproducibility: Pythia's random stream is seeded per worker, every other random number per event
 (from ``seed`` and the event number), so a directory is reproducible from its seed and worker count.
@@ -26,7 +18,6 @@ Reproducibility: Pythia's random stream is seeded per worker, every other random
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -36,23 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
-from deepsets_trigger.io import staged_directory, write_json
-from gnn_keras.tracking.geometry import BARREL, HALF_LENGTHS, RADII, module_index
-from gnn_keras.tracking.helix import cylinder_crossings
+from gnn_keras.tracking.collisions import (
+    DEFAULT_CACHE,
+    HARD_PROCESSES,
+    MINBIAS,
+    charged_particles,
+    make_pythia,
+    mpi_init_file,
+    pythia_settings,
+    reuse_mpi_init,
+)
+from gnn_keras.tracking.hits import PARTICLE_STRIDE, SIGMA_RPHI, SIGMA_Z, event_arrays, propagate
 from gnn_keras.tracking.trackml import event_name, write_event
 
-MINBIAS = ("SoftQCD:inelastic = on",)
-HARD_PROCESSES: dict[str, tuple[str, ...]] = {
-    "ttbar": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on"),
-    "dijet": ("HardQCD:all = on", "PhaseSpace:pTHatMin = 20."),
-}
-SIGMA_RPHI = np.array([layer.sigma_rphi for layer in BARREL])
-SIGMA_Z = np.array([layer.sigma_z for layer in BARREL])
-PARTICLE_STRIDE = 1_000_000  # particle_id = (interaction + 1) · stride + Pythia index
 GENERATION_FILE = "generation.json"
-DEFAULT_CACHE = "~/.cache/deepsets-trigger"
 
 
 @dataclass(frozen=True)
@@ -96,162 +85,9 @@ class TrackGenConfig:
             )
 
     def cache_key(self) -> str:
+        from deepsets_trigger.config import stable_hash
 
         return stable_hash({**asdict(self), "format": 1})
-
-
-def pythia_settings(process: tuple[str, ...], seed: int, ecm: float) -> list[str]:
-    """Every Pythia setting of one generator (shared by the workers and the benchmark)."""
-    return [
-        f"Beams:eCM = {ecm}",
-        "Random:setSeed = on",
-        f"Random:seed = {seed}",
-        "Next:numberCount = 0",
-        "Print:quiet = on",
-        *process,
-    ]
-
-
-def make_pythia(process: tuple[str, ...], seed: int, ecm: float, extra: tuple[str, ...] = ()) -> Any:
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for setting in [*pythia_settings(process, seed, ecm), *extra]:
-        if not pythia.readString(setting):
-            raise RuntimeError(f"Pythia rejected the setting {setting!r}")
-    if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise with {process}")
-    return pythia
-
-
-def mpi_init_file(ecm: float, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
-    """Pythia's multiparton-interaction initialisation for minimum bias, computed once and cached.
-
-    ``SoftQCD:inelastic`` spends ~6 s integrating MPI cross sections at every start; read from
-    this file it takes 0.2 s. The integration draws random numbers, so a generator that computes
-    it and one that reads it produce different events: every minimum-bias generator here reads
-    it (the file is made with a fixed seed), which keeps a seed's events the same whether or not
-    the cache existed.
-    """
-    import pythia8mc
-
-    key = stable_hash({"process": MINBIAS, "ecm": ecm, "pythia": getattr(pythia8mc, "__version__", "8.3")})
-    path = Path(cache_dir).expanduser() / f"pythia-mpi-{key}.dat"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            make_pythia(
-                MINBIAS, 1, ecm, ("MultipartonInteractions:reuseInit = 1", f"MultipartonInteractions:initFile = {tmp}")
-            )
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path
-
-
-def _reuse(init_file: Path) -> tuple[str, ...]:
-    return ("MultipartonInteractions:reuseInit = 2", f"MultipartonInteractions:initFile = {init_file}")
-
-
-def charged_particles(pythia: Any, pt_min: float, eta_max: float) -> dict[str, np.ndarray]:
-    """Charged final-state particles of the next Pythia event above ``pt_min`` within |η| ≤ ``eta_max``."""
-    while not pythia.next():
-        pass
-    rows = [
-        (p.index(), p.px(), p.py(), p.pz(), p.charge(), p.xProd(), p.yProd(), p.zProd())
-        for p in pythia.event
-        if p.isFinal() and p.isCharged() and p.pT() >= pt_min and abs(p.eta()) <= eta_max
-    ]
-    table = np.array(rows, dtype=np.float64).reshape(-1, 8)
-    return {
-        "index": table[:, 0].astype(np.int64),
-        "p": table[:, 1:4],
-        "q": table[:, 4],
-        "v": table[:, 5:8],
-    }
-
-
-def propagate(p: np.ndarray, q: np.ndarray, v: np.ndarray, field_t: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``(particle, layer)`` indices of the hits and their true position and momentum."""
-    cross = cylinder_crossings(v, p, q, RADII, field_t)
-    inside = cross["hit"] & (np.abs(cross["z"]) <= HALF_LENGTHS[None, :])
-    part, layer = np.nonzero(inside)
-    return np.stack([part, layer], axis=1), {k: cross[k][part, layer] for k in ("x", "y", "z", "px", "py", "pz")}
-
-
-def _event_arrays(
-    interactions: list[dict[str, np.ndarray]], cfg: TrackGenConfig, rng: np.random.Generator
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Hits, truth and particles columns of one event from its interactions' particles."""
-    vertex_z = rng.normal(0.0, cfg.vertex_sigma_z, size=len(interactions))
-    p = np.concatenate([it["p"] for it in interactions])
-    q = np.concatenate([it["q"] for it in interactions])
-    v = np.concatenate([it["v"] + [0.0, 0.0, vz] for it, vz in zip(interactions, vertex_z, strict=True)])
-    pid = np.concatenate([(i + 1) * PARTICLE_STRIDE + it["index"] for i, it in enumerate(interactions)]).astype(
-        np.int64
-    )
-    which, true = propagate(p, q, v, cfg.field_t)
-    part, layer = which[:, 0], which[:, 1]
-    radius = RADII[layer]
-    phi_true = np.arctan2(true["y"], true["x"])
-    phi = phi_true + rng.normal(size=len(layer)) * SIGMA_RPHI[layer] / radius
-    # a measurement lies on its sensor: clip the smeared z to the layer
-    z = np.clip(true["z"] + rng.normal(size=len(layer)) * SIGMA_Z[layer], -HALF_LENGTHS[layer], HALF_LENGTHS[layer])
-    particle_id = pid[part]
-    truth = {**{f"t{k}": true[k] for k in ("x", "y", "z")}, **{f"tp{k}": true[f"p{k}"] for k in "xyz"}}
-    n_true = len(layer)
-    weight = np.full(n_true, 1.0 / max(n_true, 1))
-    if cfg.noise_fraction > 0 and n_true:
-        n_noise = int(round(cfg.noise_fraction / (1 - cfg.noise_fraction) * n_true))
-        per_layer = rng.multinomial(n_noise, np.bincount(layer, minlength=len(BARREL)) / n_true)
-        noise_layer = np.repeat(np.arange(len(BARREL)), per_layer)
-        noise_phi = rng.uniform(-np.pi, np.pi, n_noise)
-        noise_z = rng.uniform(-1.0, 1.0, n_noise) * HALF_LENGTHS[noise_layer]
-        noise_r = RADII[noise_layer]
-        layer = np.r_[layer, noise_layer]
-        phi = np.r_[phi, noise_phi]
-        z = np.r_[z, noise_z]
-        radius = np.r_[radius, noise_r]
-        particle_id = np.r_[particle_id, np.zeros(n_noise, dtype=np.int64)]
-        truth = {
-            **{
-                f"t{k}": np.r_[truth[f"t{k}"], c]
-                for k, c in (("x", noise_r * np.cos(noise_phi)), ("y", noise_r * np.sin(noise_phi)), ("z", noise_z))
-            },
-            **{f"tp{k}": np.r_[truth[f"tp{k}"], np.zeros(n_noise)] for k in "xyz"},
-        }
-        weight = np.r_[weight, np.zeros(n_noise)]
-    module = module_index(layer, phi, z)
-    order = np.lexsort((particle_id, module, layer))
-    volume = np.array([s.volume_id for s in BARREL])[layer]
-    layer_id = np.array([s.layer_id for s in BARREL])[layer]
-    hit_id = np.arange(1, len(layer) + 1, dtype=np.int64)
-    hits = {
-        "hit_id": hit_id,
-        "x": (radius * np.cos(phi))[order],
-        "y": (radius * np.sin(phi))[order],
-        "z": z[order],
-        "volume_id": volume[order],
-        "layer_id": layer_id[order],
-        "module_id": module[order],
-    }
-    truth_cols = {"hit_id": hit_id, "particle_id": particle_id[order]}
-    truth_cols.update({k: truth[k][order] for k in ("tx", "ty", "tz", "tpx", "tpy", "tpz")})
-    truth_cols["weight"] = weight[order]
-    vertex = v
-    particles = {
-        "particle_id": pid,
-        "vx": vertex[:, 0],
-        "vy": vertex[:, 1],
-        "vz": vertex[:, 2],
-        "px": p[:, 0],
-        "py": p[:, 1],
-        "pz": p[:, 2],
-        "q": q.astype(np.int64),
-        "nhits": np.bincount(part, minlength=len(pid)),
-    }
-    return hits, truth_cols, particles
 
 
 def _pythia_seed(seed: int, worker: int, stream: int) -> int:
@@ -266,7 +102,7 @@ def _generate_range(
     init_file: Path,
     report: Callable[[dict[str, Any]], None],
 ) -> None:
-    minbias = make_pythia(MINBIAS, _pythia_seed(cfg.seed, worker, 0), cfg.ecm, _reuse(init_file))
+    minbias = make_pythia(MINBIAS, _pythia_seed(cfg.seed, worker, 0), cfg.ecm, reuse_mpi_init(init_file))
     hard = None
     if cfg.hard_process is not None:
         hard = make_pythia(HARD_PROCESSES[cfg.hard_process], _pythia_seed(cfg.seed, worker, 1), cfg.ecm)
@@ -279,7 +115,7 @@ def _generate_range(
             if len(which):
                 break
         interactions = [primary] + [charged_particles(minbias, cfg.pt_min, cfg.eta_max) for _ in range(n_pileup)]
-        hits, truth, particles = _event_arrays(interactions, cfg, rng)
+        hits, truth, particles = event_arrays(interactions, cfg, rng)
         name = event_name(number)
         write_event(out, name, hits, truth, particles)
         report(
@@ -387,6 +223,7 @@ def write_event_directory(
     Raises:
         ToolkitError: bad settings or an ``out`` that is not ours to replace (nothing written).
     """
+    from deepsets_trigger.io import staged_directory, write_json
 
     cfg.validate()
     with staged_directory(Path(out), kind="tracks", keep_partial=False) as staging:
@@ -411,3 +248,23 @@ def event_directory(cfg: TrackGenConfig, cache_dir: str | Path, progress: bool =
         path.parent.mkdir(parents=True, exist_ok=True)
         write_event_directory(cfg, path, progress, cache_dir)
     return path
+
+
+__all__ = [
+    "DEFAULT_CACHE",
+    "GENERATION_FILE",
+    "HARD_PROCESSES",
+    "MINBIAS",
+    "PARTICLE_STRIDE",
+    "SIGMA_RPHI",
+    "SIGMA_Z",
+    "TrackGenConfig",
+    "charged_particles",
+    "event_directory",
+    "generate_events",
+    "make_pythia",
+    "mpi_init_file",
+    "propagate",
+    "pythia_settings",
+    "write_event_directory",
+]
