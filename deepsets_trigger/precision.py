@@ -55,23 +55,31 @@ class FixedType:
             base += f",AP_{self.rounding},AP_{self.saturation}"
         return base + ">"
 
-    def cast(self, values: Any) -> Any:
-        """What ``ap_fixed`` makes of real ``values`` (TRN/RND/RND_CONV rounding, WRAP or SAT overflow)."""
-        import numpy as np
+    @property
+    def lsb(self) -> float:
+        """The value of one least significant bit, ``2**-fractional``."""
+        return 2.0**-self.fractional
 
-        scaled = np.asarray(values, dtype=np.float64) * 2.0**self.fractional
-        if self.rounding == "TRN":
-            steps = np.floor(scaled)
-        elif self.rounding == "RND_CONV":
-            steps = np.round(scaled)  # half to even
-        else:
-            steps = np.floor(scaled + 0.5)
-        low, high = self.min_value * 2.0**self.fractional, self.max_value * 2.0**self.fractional
-        if self.saturation == "WRAP":
-            steps = (steps - low) % (high - low + 1) + low
-        else:
-            steps = np.clip(steps, low, high)
-        return steps / 2.0**self.fractional
+    def quantizer_args(self) -> tuple[int, int, int]:
+        """``(k, i, f)`` of the ``quantizers`` package: keep-negative, integer bits without the sign, fractional."""
+        return int(self.signed), self.integer - int(self.signed), self.fractional
+
+    def cast(self, values: Any) -> Any:
+        """What assigning real ``values`` to this ``ap_fixed`` gives, every rounding and overflow mode included.
+
+        The ``quantizers`` package (tested against the ``ap_types`` headers) does the rounding
+        and WRAP/SAT/SAT_SYM; AP_SAT_ZERO (zero on overflow) is not in it and is added here.
+        Exact for float64 inputs whose scaled value ``x * 2**fractional`` is exact (|x| < 2**53 LSBs).
+        """
+        import numpy as np
+        from quantizers.fixed_point import get_fixed_quantizer_np
+
+        x = np.asarray(values, dtype=np.float64)
+        k, i, f = self.quantizer_args()
+        if self.saturation != "SAT_ZERO":
+            return get_fixed_quantizer_np(self.rounding, self.saturation)(x, k, i, f)
+        rounded = get_fixed_quantizer_np(self.rounding, "SAT")(x, k, i + 1, f)  # one bit of headroom to see overflow
+        return np.where((rounded > self.max_value) | (rounded < self.min_value), 0.0, rounded)
 
     def with_modes(self, rounding: str, saturation: str) -> FixedType:
         return FixedType(self.width, self.integer, self.signed, rounding, saturation)
