@@ -67,19 +67,24 @@ class FixedType:
     def cast(self, values: Any) -> Any:
         """What assigning real ``values`` to this ``ap_fixed`` gives, every rounding and overflow mode included.
 
-        The ``quantizers`` package (tested against the ``ap_types`` headers) does the rounding
-        and WRAP/SAT/SAT_SYM; AP_SAT_ZERO (zero on overflow) is not in it and is added here.
-        Exact for float64 inputs whose scaled value ``x * 2**fractional`` is exact (|x| < 2**53 LSBs).
+        The rounding and overflow functions are the ``quantizers`` package's (tested against the
+        ``ap_types`` headers), applied to the value in LSB units: round, then — only if some value
+        left the range — wrap or saturate (AP_SAT_ZERO, zero on overflow, is not in ``quantizers``
+        and is added here). Rounding before saturating equals ``quantizers``' clip-then-round since
+        the limits are on the grid. Exact for float64 inputs below ``2**53`` LSBs.
         """
         import numpy as np
-        from quantizers.fixed_point import get_fixed_quantizer_np
+        from quantizers.fixed_point.fixed_point_ops_np import round_mode_registry_np, saturation_mode_registry_np
 
-        x = np.asarray(values, dtype=np.float64)
         k, i, f = self.quantizer_args()
-        if self.saturation != "SAT_ZERO":
-            return get_fixed_quantizer_np(self.rounding, self.saturation)(x, k, i, f)
-        rounded = get_fixed_quantizer_np(self.rounding, "SAT")(x, k, i + 1, f)  # one bit of headroom to see overflow
-        return np.where((rounded > self.max_value) | (rounded < self.min_value), 0.0, rounded)
+        steps = round_mode_registry_np[self.rounding](np.asarray(values, dtype=np.float64) * 2.0**f)
+        low, high = self.min_value * 2.0**f, self.max_value * 2.0**f
+        if steps.size and (steps.min() < low or steps.max() > high):
+            if self.saturation == "SAT_ZERO":
+                steps = np.where((steps < low) | (steps > high), 0.0, steps)
+            else:  # in LSB units the type has i + f integer bits and none fractional
+                steps = saturation_mode_registry_np[self.saturation](steps, k, i + f, 0)
+        return steps * 2.0**-f
 
     def with_modes(self, rounding: str, saturation: str) -> FixedType:
         return FixedType(self.width, self.integer, self.signed, rounding, saturation)

@@ -25,6 +25,7 @@ from deepsets_trigger.emulate.fixed import (
     expf,
     from_double,
     from_top_bits,
+    holds,
     top_bits,
 )
 from deepsets_trigger.emulate.registry import (
@@ -68,10 +69,17 @@ def build_activation(layer: Any, ctx: BuildContext) -> Step:
         return build_softmax(layer, ctx)
     res_t = result_type(layer)
     x_t = ctx.input_type(layer)
-    if name == "linear":  # res[i] = data[i]
-        run, plan = (lambda xs: cast(xs[0], res_t)), f"cast {x_t.ap()} → {res_t.ap()}"
-    elif name == "relu":  # res[i] = data[i] > 0 ? data[i] : 0
-        run, plan = (lambda xs: cast(np.where(xs[0] > 0, xs[0], 0.0), res_t)), f"max(x, 0) cast to {res_t.ap()}"
+    if name in ("linear", "relu"):  # res[i] = data[i]  /  res[i] = data[i] > 0 ? data[i] : 0
+        identity = holds(res_t, x_t, low=0.0 if name == "relu" else None)  # the cast changes nothing: skip it
+        relu = name == "relu"
+
+        def run(xs: list[np.ndarray]) -> np.ndarray:
+            x = np.maximum(xs[0], 0.0) if relu else xs[0]
+            return x if identity else cast(x, res_t)
+
+        plan = f"{'max(x, 0) ' if relu else ''}{x_t.ap()} → {res_t.ap()}" + (
+            " (holds every value: no cast)" if identity else ""
+        )
     else:
         run, plan = _sigmoid(layer, x_t, res_t)
     return Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, run, plan)

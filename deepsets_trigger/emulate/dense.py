@@ -220,15 +220,16 @@ def _kernel(
     lsb_count = worst * 2.0**acc_t.fractional
     log_bound = f"2^{math.log2(worst):.1f}" if worst > 0 else "0"
     if acc_t.fractional >= x_t.fractional + f_w and (wraps or in_range) and lsb_count < 2.0**MAX_EXACT_BITS:
-        why = "wraps once (modular sum)" if wraps else f"|partial sums| <= {log_bound} within accum_t"
+        why = f"|partial sums| <= {log_bound} within accum_t" if in_range else "wraps once (modular sum)"
         plan = (
             f"BLAS: products exact in {acc_t.ap()} (F {acc_t.fractional} >= {x_t.fractional}+{f_w}), {why}, "
             f"float64-exact (< 2^{math.log2(max(lsb_count, 1)):.1f} LSBs)"
         )
 
         def fast(x: np.ndarray) -> np.ndarray:
-            acc = x @ weights + bias_acc
-            return cast(cast(acc, acc_t) if wraps else acc, res_t)
+            acc = x @ weights
+            acc += bias_acc
+            return cast(acc if in_range else cast(acc, acc_t), res_t)  # in range: the accum_t cast is the identity
 
         return fast, plan
     if x_t.width + w_t.width > MAX_EXACT_BITS or acc_t.width + 1 > MAX_EXACT_BITS:

@@ -107,6 +107,12 @@ def exact_bits(t: FixedType) -> bool:
     return t.width <= MAX_EXACT_BITS
 
 
+def holds(outer: FixedType, inner: FixedType, low: float | None = None) -> bool:
+    """Whether every value of ``inner`` (from ``low`` up) is one of ``outer``: then the cast is the identity."""
+    low = inner.min_value if low is None else max(low, inner.min_value)
+    return outer.fractional >= inner.fractional and outer.min_value <= low and outer.max_value >= inner.max_value
+
+
 def max_abs(t: FixedType) -> float:
     """The largest magnitude ``t`` can hold."""
     return max(abs(t.min_value), abs(t.max_value))

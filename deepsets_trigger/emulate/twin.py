@@ -28,6 +28,7 @@ class Twin:
     steps: list[Step]
     inputs: list[str]
     outputs: list[str]
+    batch: int = 2048  # samples per pass: temporaries stay in cache and their memory is reused
 
     @property
     def plans(self) -> dict[str, str]:
@@ -40,6 +41,14 @@ class Twin:
             raise ValueError(f"the model has {len(self.inputs)} inputs, got {len(arrays)} arrays")
         n = len(arrays[0])
         fed = {name: np.asarray(a, np.float32).reshape(n, -1) for name, a in zip(self.inputs, arrays, strict=True)}
+        chunks = [
+            self._run({k: v[start : start + self.batch] for k, v in fed.items()}) for start in range(0, n, self.batch)
+        ]
+        if len(chunks) == 1:
+            return chunks[0]
+        return {key: np.concatenate([chunk[key] for chunk in chunks]) for key in chunks[0]}
+
+    def _run(self, fed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values: dict[str, np.ndarray] = {}
         for step in self.steps:
             args = [fed[step.output]] if step.class_name == "Input" else [values[t] for t in step.inputs]
