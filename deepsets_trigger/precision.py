@@ -67,24 +67,37 @@ class FixedType:
     def cast(self, values: Any) -> Any:
         """What assigning real ``values`` to this ``ap_fixed`` gives, every rounding and overflow mode included.
 
+        Exact for float64 inputs below ``2**53`` LSBs; see :meth:`quantize_steps`.
+        """
+        import numpy as np
+
+        return self.quantize_steps(np.asarray(values, dtype=np.float64) * 2.0**self.fractional) * self.lsb
+
+    def quantize_steps(self, scaled: Any, inplace: bool = False) -> Any:
+        """Round and overflow ``scaled`` (values in LSBs, ``x * 2**fractional``); returns whole LSB counts.
+
         The rounding and overflow functions are the ``quantizers`` package's (tested against the
-        ``ap_types`` headers), applied to the value in LSB units: round, then — only if some value
-        left the range — wrap or saturate (AP_SAT_ZERO, zero on overflow, is not in ``quantizers``
-        and is added here). Rounding before saturating equals ``quantizers``' clip-then-round since
-        the limits are on the grid. Exact for float64 inputs below ``2**53`` LSBs.
+        ``ap_types`` headers): round, then — only if some value left the range — wrap or saturate
+        (AP_SAT_ZERO, zero on overflow, is not in ``quantizers`` and is added here). Rounding before
+        saturating equals ``quantizers``' clip-then-round since the limits are on the grid. With
+        ``inplace`` (a float64 temporary of the caller) TRN and RND_CONV — ``quantizers``' ``floor``
+        and half-to-even ``round`` — overwrite ``scaled`` instead of allocating.
         """
         import numpy as np
         from quantizers.fixed_point.fixed_point_ops_np import round_mode_registry_np, saturation_mode_registry_np
 
         k, i, f = self.quantizer_args()
-        steps = round_mode_registry_np[self.rounding](np.asarray(values, dtype=np.float64) * 2.0**f)
+        if inplace and self.rounding in ("TRN", "RND_CONV"):
+            steps = (np.floor if self.rounding == "TRN" else np.rint)(scaled, out=scaled)
+        else:
+            steps = round_mode_registry_np[self.rounding](np.asarray(scaled, dtype=np.float64))
         low, high = self.min_value * 2.0**f, self.max_value * 2.0**f
         if steps.size and (steps.min() < low or steps.max() > high):
             if self.saturation == "SAT_ZERO":
                 steps = np.where((steps < low) | (steps > high), 0.0, steps)
             else:  # in LSB units the type has i + f integer bits and none fractional
                 steps = saturation_mode_registry_np[self.saturation](steps, k, i + f, 0)
-        return steps * 2.0**-f
+        return steps
 
     def with_modes(self, rounding: str, saturation: str) -> FixedType:
         return FixedType(self.width, self.integer, self.signed, rounding, saturation)

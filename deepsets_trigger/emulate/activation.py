@@ -183,6 +183,7 @@ def _softmax_tables(layer: Any, impl: str, x_t: FixedType, res_t: FixedType) -> 
     _need(layer, inv_bits <= inv_inp_t.width, f"inverse table of {inv_size} entries addressed by {inv_inp_t.ap()}")
     _need(layer, x_t.width + 1 <= MAX_EXACT_BITS, f"x_max - x of {x_t.ap()} exceeds float64")
     _need(layer, acc_t.width + inv_t.width <= MAX_EXACT_BITS, f"{acc_t.ap()} × {inv_t.ap()} exceeds float64")
+    _need(layer, acc_t.width + 1 <= MAX_EXACT_BITS, f"sums in {acc_t.ap()} exceed float64")
     exp_tab = exp_table(exp_size, addr_t, exp_t, scale, negative=impl == "stable")
     inv_tab = invert_table(inv_size, inv_inp_t, inv_t)
 

@@ -226,10 +226,17 @@ def _kernel(
             f"float64-exact (< 2^{math.log2(max(lsb_count, 1)):.1f} LSBs)"
         )
 
+        scaled_w, scaled_b = weights * 2.0**res_t.fractional, bias_acc * 2.0**res_t.fractional
+
         def fast(x: np.ndarray) -> np.ndarray:
-            acc = x @ weights
-            acc += bias_acc
-            return cast(acc if in_range else cast(acc, acc_t), res_t)  # in range: the accum_t cast is the identity
+            if not in_range:  # wraps: the accum_t cast, then the result cast
+                return cast(cast(x @ weights + bias_acc, acc_t), res_t)
+            # no accum_t overflow: one cast; the result's 2**F scale is folded into the (exact) weights
+            acc = x @ scaled_w
+            acc += scaled_b
+            steps = res_t.quantize_steps(acc, inplace=True)
+            steps *= res_t.lsb
+            return steps
 
         return fast, plan
     if x_t.width + w_t.width > MAX_EXACT_BITS or acc_t.width + 1 > MAX_EXACT_BITS:

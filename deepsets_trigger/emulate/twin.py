@@ -28,7 +28,7 @@ class Twin:
     steps: list[Step]
     inputs: list[str]
     outputs: list[str]
-    batch: int = 2048  # samples per pass: temporaries stay in cache and their memory is reused
+    batch: int = 16384  # samples per pass (bounds the memory of the temporaries)
 
     @property
     def plans(self) -> dict[str, str]:
