@@ -56,6 +56,11 @@ class FixedType:
         return base + ">"
 
     @property
+    def lowest(self) -> float:
+        """The smallest value a conversion can give: ``-max_value`` for AP_SAT_SYM, else :attr:`min_value`."""
+        return -self.max_value if (self.saturation == "SAT_SYM" and self.signed) else self.min_value
+
+    @property
     def lsb(self) -> float:
         """The value of one least significant bit, ``2**-fractional``."""
         return 2.0**-self.fractional
@@ -91,7 +96,7 @@ class FixedType:
             steps = (np.floor if self.rounding == "TRN" else np.rint)(scaled, out=scaled)
         else:
             steps = round_mode_registry_np[self.rounding](np.asarray(scaled, dtype=np.float64))
-        low, high = self.min_value * 2.0**f, self.max_value * 2.0**f
+        low, high = self.lowest * 2.0**f, self.max_value * 2.0**f
         if steps.size and (steps.min() < low or steps.max() > high):
             if self.saturation == "SAT_ZERO":
                 steps = np.where((steps < low) | (steps > high), 0.0, steps)

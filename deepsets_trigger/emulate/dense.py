@@ -215,8 +215,7 @@ def _kernel(
     bound = np.abs(bias_acc) + np.abs(weights).sum(axis=0) * max_abs(x_t)  # any partial sum, any input
     worst = float(bound.max()) if bound.size else 0.0
     wraps = acc_t.saturation == "WRAP"
-    low = -acc_t.max_value if (acc_t.saturation == "SAT_SYM" and acc_t.signed) else acc_t.min_value
-    in_range = worst <= acc_t.max_value and -worst >= low
+    in_range = worst <= acc_t.max_value and -worst >= acc_t.lowest
     lsb_count = worst * 2.0**acc_t.fractional
     log_bound = f"2^{math.log2(worst):.1f}" if worst > 0 else "0"
     if acc_t.fractional >= x_t.fractional + f_w and (wraps or in_range) and lsb_count < 2.0**MAX_EXACT_BITS:

@@ -45,9 +45,7 @@ def from_double(values: np.ndarray, t: FixedType) -> np.ndarray:
     if finite.all():
         return out
     if t.saturation in ("SAT", "SAT_SYM"):
-        high = t.max_value
-        low = -t.max_value if (t.saturation == "SAT_SYM" and t.signed) else t.min_value
-        special = np.where(values > 0, high, low)
+        special = np.where(values > 0, t.max_value, t.lowest)
     else:
         special = np.zeros_like(values)
     return np.where(finite, out, special)
@@ -110,7 +108,7 @@ def exact_bits(t: FixedType) -> bool:
 def holds(outer: FixedType, inner: FixedType, low: float | None = None) -> bool:
     """Whether every value of ``inner`` (from ``low`` up) is one of ``outer``: then the cast is the identity."""
     low = inner.min_value if low is None else max(low, inner.min_value)
-    return outer.fractional >= inner.fractional and outer.min_value <= low and outer.max_value >= inner.max_value
+    return outer.fractional >= inner.fractional and outer.lowest <= low and outer.max_value >= inner.max_value
 
 
 def max_abs(t: FixedType) -> float:

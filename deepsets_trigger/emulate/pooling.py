@@ -52,7 +52,7 @@ def build(layer: Any, ctx: BuildContext) -> Step:
         raise TwinUnsupported(layer.name, layer.class_name, f"sums of {x_t.ap()} in {acc_t.ap()} exceed float64")
     one_sum = (
         acc_t.fractional >= x_t.fractional
-        and (acc_t.saturation == "WRAP" or (bound <= acc_t.max_value and -bound >= acc_t.min_value))
+        and (acc_t.saturation == "WRAP" or (bound <= acc_t.max_value and -bound >= acc_t.lowest))
         and bound * 2.0**acc_t.fractional < 2.0**MAX_EXACT_BITS
     )
     scale = 2.0**acc_t.fractional
