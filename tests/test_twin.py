@@ -103,52 +103,58 @@ def test_one_lsb_in_the_twin_is_detected(property_cases):
     assert record["max_abs_diff"] >= last.result.lsb / 2
 
 
-def _two_head_model(seed: int = 5):
-    """Input(16) → Dense 'sat' and Dense 'wrap' side by side: the same products, accumulators that saturate or wrap."""
+HEADS = {  # the same Dense four times: accumulator that saturates or wraps × Latency or Resource (reuse factor 4)
+    "sat_latency": ("ap_fixed<10,4,AP_TRN,AP_SAT>", "Latency", 1),
+    "sat_resource": ("ap_fixed<10,4,AP_TRN,AP_SAT>", "Resource", 4),
+    "wrap_latency": ("ap_fixed<10,4>", "Latency", 1),
+    "wrap_resource": ("ap_fixed<10,4>", "Resource", 4),
+}
+
+
+def _four_head_model(seed: int = 5):
     from tensorflow import keras
 
-    rng = np.random.default_rng(seed)
     inp = keras.Input((16,), name="x")
-    model = keras.Model(inp, [keras.layers.Dense(8, name="sat")(inp), keras.layers.Dense(8, name="wrap")(inp)])
+    model = keras.Model(inp, [keras.layers.Dense(8, name=name)(inp) for name in HEADS])
+    kernel = np.round(np.random.default_rng(seed).normal(0, 1, (16, 8)) * 16) / 16
     for layer in model.layers[1:]:
-        layer.set_weights([np.round(rng.normal(0, 1, (16, 8)) * 16) / 16, np.zeros(8)])
+        layer.set_weights([kernel, np.zeros(8)])
     return model
 
 
 def test_strategy_and_reuse_change_numbers_only_through_saturating_accumulators(tmp_path):
-    """Latency vs Resource (RF 4): a wrapping accumulator gives the same bits, a saturating one does not."""
+    """Latency vs Resource (RF 4) in one firmware: a wrapping accumulator gives the same bits, a saturating one not."""
     from deepsets_trigger.config import HLSSettings
     from deepsets_trigger.convert import compile_model, convert, predict
 
-    model = _two_head_model()
+    layers = {"x": {"Precision": {"result": "ap_fixed<10,3>"}}}
+    for name, (accum, strategy, reuse) in HEADS.items():
+        precision = {"weight": "ap_fixed<16,6>", "bias": "ap_fixed<16,6>", "accum": accum, "result": "ap_fixed<16,6>"}
+        layers[name] = {"Precision": precision, "Strategy": strategy, "ReuseFactor": reuse}
+    config = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}, "LayerName": layers}
+    conversion = convert(
+        _four_head_model(),
+        HLSSettings(),
+        tmp_path / "prj",
+        mode="ptq",
+        default_precision=parse_precision("ap_fixed<16,6>"),
+        user_hls_config=config,
+    )
+    twin = build_twin(conversion.hls_model)
+    kernels = {name: twin.plans[name].split(":")[0] for name in HEADS}
+    assert kernels["sat_resource"] == kernels["wrap_resource"] == "DenseResource_rf_leq_nin"
+    assert all("exact:" in twin.plans[name] for name in HEADS)  # narrow accumulators: the per-product path
+    compile_model(conversion)
     x = np.random.default_rng(1).normal(0, 2, (512, 16)).astype(np.float32)
-    outputs = {}
-    for strategy, reuse in (("Latency", 1), ("Resource", 4)):
-        layers = {
-            "sat": {
-                "accum": parse_precision("ap_fixed<10,4,AP_TRN,AP_SAT>"),
-                "result": parse_precision("ap_fixed<16,6>"),
-            },
-            "wrap": {"accum": parse_precision("ap_fixed<10,4>"), "result": parse_precision("ap_fixed<16,6>")},
-        }
-        conversion = convert(
-            model,
-            HLSSettings(strategy=strategy, reuse_factor=reuse),
-            tmp_path / strategy,
-            mode="ptq",
-            default_precision=parse_precision("ap_fixed<16,6>"),
-            layer_precisions=layers,
-            input_precision=parse_precision("ap_fixed<10,3>"),
-        )
-        twin = build_twin(conversion.hls_model)
-        assert all("exact:" in twin.plans[name] for name in ("sat", "wrap"))  # narrow accumulators: per-product path
-        compile_model(conversion)
-        cpp = predict(conversion, x)
-        assert compare(twin.predict(x), cpp) == {"samples": 512, "mismatched_samples": 0, "max_abs_diff": 0.0}
-        outputs[strategy] = cpp
-    sat_differs = np.any(outputs["Latency"][0] != outputs["Resource"][0], axis=1).sum()
-    assert np.array_equal(outputs["Latency"][1], outputs["Resource"][1])  # wrap: modular sums, any order
-    assert sat_differs > 0  # measured: saturation in a different order changes some samples
+    cpp = dict(zip(HEADS, predict(conversion, x), strict=True))
+    assert compare(twin.predict(x), list(cpp.values())) == {
+        "samples": 512,
+        "mismatched_samples": 0,
+        "max_abs_diff": 0.0,
+    }
+    assert np.array_equal(cpp["wrap_latency"], cpp["wrap_resource"])  # modular sums: any order, same bits
+    # saturating in another order: measured 450 of 512 samples differ between the two heads
+    assert np.any(cpp["sat_latency"] != cpp["sat_resource"], axis=1).sum() > 256
 
 
 # --- external models ----------------------------------------------------------------------
