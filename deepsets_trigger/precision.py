@@ -98,6 +98,7 @@ class FixedType:
             steps = round_mode_registry_np[self.rounding](np.asarray(scaled, dtype=np.float64))
         low, high = self.lowest * 2.0**f, self.max_value * 2.0**f
         if steps.size and (steps.min() < low or steps.max() > high):
+            steps = steps.astype(np.float64)  # float32 callers: wrap offsets may need more than 24 bits
             if self.saturation == "SAT_ZERO":
                 steps = np.where((steps < low) | (steps > high), 0.0, steps)
             else:  # in LSB units the type has i + f integer bits and none fractional

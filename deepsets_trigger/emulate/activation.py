@@ -80,6 +80,10 @@ def build_activation(layer: Any, ctx: BuildContext) -> Step:
         plan = f"{'max(x, 0) ' if relu else ''}{x_t.ap()} → {res_t.ap()}" + (
             " (holds every value: no cast)" if identity else ""
         )
+        # max(x, 0) is exact in float32, and cast() converts to float64 itself
+        step = Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, run, plan)
+        step.float32_in = True
+        return step
     else:
         run, plan = _sigmoid(layer, x_t, res_t)
     return Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, run, plan)

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.emulate.fixed import MAX_EXACT_BITS, cast, fractional_bits_of, max_abs
+from deepsets_trigger.emulate.fixed import MAX_EXACT_BITS, SINGLE_EXACT_BITS, cast, fractional_bits_of, max_abs
 from deepsets_trigger.emulate.registry import (
     BuildContext,
     Handler,
@@ -191,14 +191,16 @@ def build(layer: Any, ctx: BuildContext) -> Step:
     if config_value(layer, r"using product = nnet::product::(\w+)<") == "weight_ternary":
         weights = np.where(weights == 0, 0.0, np.where(weights == -1, -1.0, 1.0))  # returns a for any other w
     bias_acc = cast(bias, acc_t)
-    run, plan = _kernel(layer, x_t, w_t, acc_t, res_t, weights, bias_acc, order)
+    run, plan, single = _kernel(layer, x_t, w_t, acc_t, res_t, weights, bias_acc, order)
     plan = f"{kernel}: {plan}"
 
     def step(inputs: list[np.ndarray]) -> np.ndarray:
         x = inputs[0].reshape(-1, n_in)
+        if not single:  # only the float32 fast path takes float32 inputs
+            x = x.astype(np.float64, copy=False)
         return run(x).reshape(inputs[0].shape[0], pixels * n_out)
 
-    return Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, step, plan)
+    return Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, step, plan, float32_in=True)
 
 
 def _kernel(
@@ -210,7 +212,7 @@ def _kernel(
     weights: np.ndarray,
     bias_acc: np.ndarray,
     order: np.ndarray,
-) -> tuple[Any, str]:
+) -> tuple[Any, str, bool]:
     f_w = fractional_bits_of(weights)
     bound = np.abs(bias_acc) + np.abs(weights).sum(axis=0) * max_abs(x_t)  # any partial sum, any input
     worst = float(bound.max()) if bound.size else 0.0
@@ -226,18 +228,33 @@ def _kernel(
         )
 
         scaled_w, scaled_b = weights * 2.0**res_t.fractional, bias_acc * 2.0**res_t.fractional
+        # float32 (SGEMM, half the memory traffic) when it is exact too: every term and partial sum a multiple
+        # of 2**-F_terms below 2**24 of them, weights exact in float32, a result type of at most 24 bits
+        # rounded by floor/rint (exact on any float32); overflow handling itself goes to float64
+        f_terms = max(x_t.fractional + f_w, fractional_bits_of(bias_acc))
+        single = (
+            in_range
+            and max(x_t.width, res_t.width) <= SINGLE_EXACT_BITS
+            and res_t.rounding in ("TRN", "RND_CONV")
+            and worst * 2.0**f_terms < 2.0**SINGLE_EXACT_BITS
+            and np.array_equal(scaled_w.astype(np.float32), scaled_w)
+            and np.array_equal(scaled_b.astype(np.float32), scaled_b)
+        )
+        if single:
+            scaled_w, scaled_b = scaled_w.astype(np.float32), scaled_b.astype(np.float32)
+            plan += f"; float32 (< 2^{math.log2(max(worst * 2.0**f_terms, 1)):.1f} units)"
 
         def fast(x: np.ndarray) -> np.ndarray:
             if not in_range:  # wraps: the accum_t cast, then the result cast
                 return cast(cast(x @ weights + bias_acc, acc_t), res_t)
             # no accum_t overflow: one cast; the result's 2**F scale is folded into the (exact) weights
-            acc = x @ scaled_w
+            acc = x.astype(np.float32 if single else np.float64, copy=False) @ scaled_w
             acc += scaled_b
             steps = res_t.quantize_steps(acc, inplace=True)
             steps *= res_t.lsb
             return steps
 
-        return fast, plan
+        return fast, plan, single
     if x_t.width + w_t.width > MAX_EXACT_BITS or acc_t.width + 1 > MAX_EXACT_BITS:
         raise TwinUnsupported(
             layer.name,
@@ -269,7 +286,7 @@ def _kernel(
             out[start : start + rows] = cast(acc, res_t)
         return out
 
-    return exact, plan
+    return exact, plan, False
 
 
 register("Dense", "PointwiseConv1D")(Handler(check, build))

@@ -24,6 +24,7 @@ import numpy as np
 from deepsets_trigger.precision import FixedType
 
 MAX_EXACT_BITS = 53  # float64 significand: integers up to 2**53 are exact
+SINGLE_EXACT_BITS = 24  # float32 significand
 
 
 def cast(values: np.ndarray, t: FixedType) -> np.ndarray:

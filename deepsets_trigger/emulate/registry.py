@@ -35,9 +35,11 @@ class TwinUnsupported(Exception):
 class Step:
     """One layer of the firmware as the twin runs it.
 
-    ``run(inputs)`` takes the input tensors as ``(N, size)`` float64 arrays of exact fixed-point
-    values and returns the output tensor the same way. ``plan`` says how (fast path or exact
-    per-operation path, and why that is exact).
+    ``run(inputs)`` takes the input tensors as ``(N, size)`` arrays of exact fixed-point values
+    and returns the output tensor the same way. Arrays are float64, or float32 where a step has
+    proved float32 exact for its values (types of at most 24 bits); a step that does not say
+    ``float32_in`` receives float64 only. ``plan`` says how (fast path or exact per-operation
+    path, and why that is exact).
     """
 
     name: str
@@ -47,6 +49,7 @@ class Step:
     result: FixedType
     run: Callable[[list[np.ndarray]], np.ndarray]
     plan: str = ""
+    float32_in: bool = False
 
 
 @dataclass

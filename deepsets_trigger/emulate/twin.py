@@ -52,6 +52,8 @@ class Twin:
         values: dict[str, np.ndarray] = {}
         for step in self.steps:
             args = [fed[step.output]] if step.class_name == "Input" else [values[t] for t in step.inputs]
+            if not step.float32_in:
+                args = [a.astype(np.float64, copy=False) for a in args]
             values[step.output] = step.run(args)
         return values
 
