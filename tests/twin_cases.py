@@ -128,6 +128,8 @@ def draw(seed: int) -> Case:
         case.softmax = sm
     if head == "sigmoid":
         case.softmax = {"TableSize": int(rng.choice([256, 1024])), "Precision": {"table": _type(rng, False)}}
+    if rng.random() < 0.2:  # drawn last so that the draws above stay what they were
+        case.n_const = 6  # mean pooling divides by a number that is not a power of two
     return case
 
 

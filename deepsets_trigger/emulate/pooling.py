@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.emulate.fixed import MAX_EXACT_BITS, cast, max_abs
+from deepsets_trigger.emulate.fixed import MAX_EXACT_BITS, SINGLE_EXACT_BITS, cast, max_abs
 from deepsets_trigger.emulate.registry import BuildContext, Handler, Step, TwinUnsupported, register, result_type
 from deepsets_trigger.emulate.types import config_type
 
@@ -56,23 +56,32 @@ def build(layer: Any, ctx: BuildContext) -> Step:
         and bound * 2.0**acc_t.fractional < 2.0**MAX_EXACT_BITS
     )
     scale = 2.0**acc_t.fractional
+    sum_in_range = bound <= acc_t.max_value and -bound >= acc_t.lowest  # then the accum_t cast is the identity
+    single_sum = bound * 2.0**x_t.fractional < 2.0**SINGLE_EXACT_BITS
+    power_of_two = n & (n - 1) == 0  # x / 2**k is exact in float64: trunc() of it is the C++ quotient
 
     def run_mean(xs: list[np.ndarray]) -> np.ndarray:
         x = xs[0].reshape(-1, n, n_filt)
         if one_sum:
-            acc = cast(x.sum(axis=1), acc_t)
+            # exact: no term rounds; float32 sums when n·max|x| stays below 2**24 input LSBs
+            acc = x.sum(axis=1, dtype=x.dtype if single_sum or x.dtype == np.float64 else np.float64)
+            if not sum_in_range:
+                acc = cast(acc, acc_t)
         else:
             acc = np.zeros((x.shape[0], n_filt))
             for i in range(n):
-                acc = cast(acc + x[:, i, :], acc_t)
-        raw = np.rint(acc * scale).astype(np.int64)  # exact integers below 2**53
-        quotient = np.sign(raw) * (np.abs(raw) // n)  # sdiv/udiv: toward zero
-        return cast(quotient / scale, res_t)
+                acc = cast(acc + x[:, i, :].astype(np.float64), acc_t)
+        if power_of_two:
+            quotient = np.trunc(acc * (scale / n))  # sdiv/udiv: toward zero, in accum_t LSBs
+        else:
+            raw = np.rint(acc * scale).astype(np.int64)  # exact integers below 2**53
+            quotient = np.sign(raw) * (np.abs(raw) // n)
+        return cast(quotient.astype(np.float64) / scale, res_t)
 
     plan = ("one sum (no rounding or overflow possible)" if one_sum else "sums cast to accum_t one by one") + (
         f" in {acc_t.ap()}, / {n} toward zero"
     )
-    return Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, run_mean, plan)
+    return Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, run_mean, plan, True)
 
 
 register("GlobalPooling1D")(Handler(check, build))
