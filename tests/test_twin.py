@@ -112,18 +112,27 @@ HEADS = {  # the same Dense four times: accumulator that saturates or wraps × L
 
 
 def _four_head_model(seed: int = 5):
+    """The four heads, and a fifth output through a BatchNormalization (hls4ml cannot fuse it into a Dense)."""
     from tensorflow import keras
 
+    rng = np.random.default_rng(seed)
     inp = keras.Input((16,), name="x")
-    model = keras.Model(inp, [keras.layers.Dense(8, name=name)(inp) for name in HEADS])
-    kernel = np.round(np.random.default_rng(seed).normal(0, 1, (16, 8)) * 16) / 16
-    for layer in model.layers[1:]:
-        layer.set_weights([kernel, np.zeros(8)])
+    normed = keras.layers.Dense(4, name="after_bn")(keras.layers.BatchNormalization(name="bn")(inp))
+    model = keras.Model(inp, [keras.layers.Dense(8, name=name)(inp) for name in HEADS] + [normed])
+    kernel = np.round(rng.normal(0, 1, (16, 8)) * 16) / 16
+    for name in HEADS:
+        model.get_layer(name).set_weights([kernel, np.zeros(8)])
+    gamma, beta, mean = rng.normal(1, 0.3, 16), rng.normal(0, 0.5, 16), rng.normal(0, 0.5, 16)
+    model.get_layer("bn").set_weights([gamma, beta, mean, rng.uniform(0.5, 2, 16)])
+    model.get_layer("after_bn").set_weights([rng.normal(0, 0.5, (16, 4)), rng.normal(0, 0.1, 4)])
     return model
 
 
 def test_strategy_and_reuse_change_numbers_only_through_saturating_accumulators(tmp_path):
-    """Latency vs Resource (RF 4) in one firmware: a wrapping accumulator gives the same bits, a saturating one not."""
+    """Latency vs Resource (RF 4) in one firmware: a wrapping accumulator gives the same bits, a saturating one not.
+
+    The same firmware carries a BatchNormalization, checked bit-exact with the rest.
+    """
     from deepsets_trigger.config import HLSSettings
     from deepsets_trigger.convert import compile_model, convert, predict
 
@@ -146,12 +155,10 @@ def test_strategy_and_reuse_change_numbers_only_through_saturating_accumulators(
     assert all("exact:" in twin.plans[name] for name in HEADS)  # narrow accumulators: the per-product path
     compile_model(conversion)
     x = np.random.default_rng(1).normal(0, 2, (512, 16)).astype(np.float32)
-    cpp = dict(zip(HEADS, predict(conversion, x), strict=True))
-    assert compare(twin.predict(x), list(cpp.values())) == {
-        "samples": 512,
-        "mismatched_samples": 0,
-        "max_abs_diff": 0.0,
-    }
+    outputs = predict(conversion, x)
+    assert compare(twin.predict(x), outputs) == {"samples": 512, "mismatched_samples": 0, "max_abs_diff": 0.0}
+    assert twin.plans["bn"].startswith("exact x*scale+bias")
+    cpp = dict(zip(HEADS, outputs[:4], strict=True))
     assert np.array_equal(cpp["wrap_latency"], cpp["wrap_resource"])  # modular sums: any order, same bits
     # saturating in another order: measured 450 of 512 samples differ between the two heads
     assert np.any(cpp["sat_latency"] != cpp["sat_resource"], axis=1).sum() > 256
