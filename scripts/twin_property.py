@@ -1,4 +1,4 @@
-"""The twin's property test in full: ≥ 200 random firmware configurations, each compared bit for bit with hls4ml's C++.
+"""The twin's property test in full: 212 random firmware configurations, each compared bit for bit with hls4ml's C++.
 
 Every case (see ``tests/twin_cases.py``) is converted, compiled with g++ and run on 256 samples
 by both the compiled library and the twin; the table lists each configuration and its
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--cases", type=int, default=212)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--samples", type=int, default=256)
     args = parser.parse_args(argv)
