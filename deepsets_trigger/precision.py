@@ -55,23 +55,55 @@ class FixedType:
             base += f",AP_{self.rounding},AP_{self.saturation}"
         return base + ">"
 
+    @property
+    def lowest(self) -> float:
+        """The smallest value a conversion can give: ``-max_value`` for AP_SAT_SYM, else :attr:`min_value`."""
+        return -self.max_value if (self.saturation == "SAT_SYM" and self.signed) else self.min_value
+
+    @property
+    def lsb(self) -> float:
+        """The value of one least significant bit, ``2**-fractional``."""
+        return 2.0**-self.fractional
+
+    def quantizer_args(self) -> tuple[int, int, int]:
+        """``(k, i, f)`` of the ``quantizers`` package: keep-negative, integer bits without the sign, fractional."""
+        return int(self.signed), self.integer - int(self.signed), self.fractional
+
     def cast(self, values: Any) -> Any:
-        """What ``ap_fixed`` makes of real ``values`` (TRN/RND/RND_CONV rounding, WRAP or SAT overflow)."""
+        """What assigning real ``values`` to this ``ap_fixed`` gives, every rounding and overflow mode included.
+
+        Exact for float64 inputs below ``2**53`` LSBs; see :meth:`quantize_steps`.
+        """
         import numpy as np
 
-        scaled = np.asarray(values, dtype=np.float64) * 2.0**self.fractional
-        if self.rounding == "TRN":
-            steps = np.floor(scaled)
-        elif self.rounding == "RND_CONV":
-            steps = np.round(scaled)  # half to even
+        return self.quantize_steps(np.asarray(values, dtype=np.float64) * 2.0**self.fractional) * self.lsb
+
+    def quantize_steps(self, scaled: Any, inplace: bool = False) -> Any:
+        """Round and overflow ``scaled`` (values in LSBs, ``x * 2**fractional``); returns whole LSB counts.
+
+        The rounding and overflow functions are the ``quantizers`` package's (tested against the
+        ``ap_types`` headers): round, then — only if some value left the range — wrap or saturate
+        (AP_SAT_ZERO, zero on overflow, is not in ``quantizers`` and is added here). Rounding before
+        saturating equals ``quantizers``' clip-then-round since the limits are on the grid. With
+        ``inplace`` (a float64 temporary of the caller) TRN and RND_CONV — ``quantizers``' ``floor``
+        and half-to-even ``round`` — overwrite ``scaled`` instead of allocating.
+        """
+        import numpy as np
+        from quantizers.fixed_point.fixed_point_ops_np import round_mode_registry_np, saturation_mode_registry_np
+
+        k, i, f = self.quantizer_args()
+        if inplace and self.rounding in ("TRN", "RND_CONV"):
+            steps = (np.floor if self.rounding == "TRN" else np.rint)(scaled, out=scaled)
         else:
-            steps = np.floor(scaled + 0.5)
-        low, high = self.min_value * 2.0**self.fractional, self.max_value * 2.0**self.fractional
-        if self.saturation == "WRAP":
-            steps = (steps - low) % (high - low + 1) + low
-        else:
-            steps = np.clip(steps, low, high)
-        return steps / 2.0**self.fractional
+            steps = round_mode_registry_np[self.rounding](np.asarray(scaled, dtype=np.float64))
+        low, high = self.lowest * 2.0**f, self.max_value * 2.0**f
+        if steps.size and (steps.min() < low or steps.max() > high):
+            steps = steps.astype(np.float64)  # float32 callers: wrap offsets may need more than 24 bits
+            if self.saturation == "SAT_ZERO":
+                steps = np.where((steps < low) | (steps > high), 0.0, steps)
+            else:  # in LSB units the type has i + f integer bits and none fractional
+                steps = saturation_mode_registry_np[self.saturation](steps, k, i + f, 0)
+        return steps
 
     def with_modes(self, rounding: str, saturation: str) -> FixedType:
         return FixedType(self.width, self.integer, self.signed, rounding, saturation)
