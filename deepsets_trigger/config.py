@@ -219,6 +219,9 @@ class HLSSettings(Section):
     project_name: str = "myproject"
     # yosys: QAT points also go through da4ml RTL + yosys (minutes per distinct network, cached)
     resource_source: Literal["analytic", "yosys"] = "analytic"
+    # auto: the C++ (compiled) checks the firmware twin, which then serves a study's other points;
+    # twin: as auto, and a layer the twin cannot mirror is an error; cpp: the compiled C++ only
+    emulator: Literal["auto", "twin", "cpp"] = "auto"
 
     def validated(self, cfg: Config) -> HLSSettings:
         if self.clock_period <= 0:
@@ -258,8 +261,9 @@ class Config:
         payload = self.to_dict()
         payload.pop("grid", None)
         payload["train"].pop("verbose", None)
-        if payload["hls"]["resource_source"] == "analytic":
-            payload["hls"].pop("resource_source")  # added later: keeps earlier studies' hashes
+        for key, default in (("resource_source", "analytic"), ("emulator", "auto")):
+            if payload["hls"][key] == default:
+                payload["hls"].pop(key)  # added later: keeps earlier studies' hashes
         return stable_hash(payload)
 
     def train_hash(self) -> str:

@@ -72,6 +72,7 @@ _CSV = [  # results.csv after point_id, in the contract's order
     _column("compile_s", "g++ compile time (s)", path=("timings", "compile_s")),
     _column("predict_s", "emulation time (s)", path=("timings", "predict_s")),
     _column("error", "why the point failed, else null", "text"),
+    _column("emulator", "what produced the firmware numbers: cpp (hls4ml's compiled C++) | twin (verified)", "text"),
 ]
 
 _MORE = [
@@ -103,6 +104,12 @@ _MORE = [
     Field("timings", "train_s, convert_s, compile_s, predict_s (and yosys_s, synth_s)", "json"),
     Field("hls_synthesis", "the C-synthesis report (hls.synth)", "json"),
     Field("null_reasons", "why a number is null (undefined)", "json"),
+    Field(
+        "twin_check",
+        "the twin against the compiled C++ on the test samples: samples, mismatched_samples, max_abs_diff "
+        "(0: verified); on a study's twin points, the points that verified it (verified_on)",
+        "json",
+    ),
 ]
 
 FIELDS: tuple[Field, ...] = (*_CSV, *_MORE)

@@ -72,7 +72,7 @@ def make_workspace(w: Path) -> Path:
     (w / "victim.txt").write_text("precious")
     (w / "adir").mkdir()
     inputs = keras.Input((3,))
-    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs)).save(w / "m.h5")
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="dense")(inputs)).save(w / "m.h5")
     with h5py.File(w / "nokeys.h5", "w") as f:
         f.create_dataset("other", data=np.zeros(3))
     for name, hls in {

@@ -76,7 +76,9 @@ def test_run_writes_the_contract(toy_run):
     assert code == 0
     result = read_result(out / "result.json")
     assert CONTRACT_KEYS <= set(result)
-    assert set(result["timings"]) == {"train_s", "convert_s", "compile_s", "predict_s"}
+    assert set(result["timings"]) >= {"train_s", "convert_s", "compile_s", "predict_s"}
+    assert result["emulator"] == "cpp" and result["twin_check"]["mismatched_samples"] == 0  # run checks the twin
+    assert result["twin_check"]["samples"] == result["n_test"] == 300
     assert result["status"] == "ok" and result["error"] is None
     assert result["mode"] == "qat" and result["weight_bits"] == 8 and result["reuse_factor"] == 2
     assert result["strategy"] == "Resource"

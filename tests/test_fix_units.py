@@ -101,6 +101,13 @@ def test_reuse_factor_picks_the_closest_valid_one():
     assert config["LayerName"]["phi_0"]["ReuseFactor"] in (4, 6) and "not valid" in notes[0]
 
 
+def test_reuse_factor_of_a_resource_conv1d_stays_within_its_inputs():
+    graph = {"phi_0": _layer("phi_0", "PointwiseConv1D", has_weights=True, mult_shape=(4, 12))}
+    config = {"Model": {"ReuseFactor": 8, "Strategy": "Resource"}}
+    _apply("reuse_factor", config, graph, ctx=FixContext(reuse_factor=8))
+    assert config["LayerName"]["phi_0"]["ReuseFactor"] <= 4  # nnet_conv1d_resource.h asserts RF <= n_chan
+
+
 def test_pointwise_parallel():
     graph = {"phi_0": _layer("phi_0", "PointwiseConv1D", input_shape=(8, 3), mult_shape=(3, 16), has_weights=True)}
     config: dict = {}

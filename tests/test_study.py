@@ -65,7 +65,7 @@ def test_six_point_study_writes_the_contract(study6):
     assert (summary.total, summary.ok, summary.failed) == (6, 6, 0)
     with open(out / "results.csv") as f:
         header = f.readline().strip().split(",")
-    assert header == [c.strip() for c in CONTRACT_HEADER.split(",")] == list(CSV_COLUMNS)
+    assert header == [c.strip() for c in CONTRACT_HEADER.split(",")] + ["emulator"] == list(CSV_COLUMNS)
     rows = _csv(out / "results.csv")
     assert len(rows) == 6 and {r["status"] for r in rows} == {"ok"}
     assert sorted((r["mode"], r["width"], r["weight_bits"]) for r in rows) == sorted(

@@ -20,10 +20,11 @@ import numpy as np
 
 from deepsets_trigger import registry
 from deepsets_trigger.config import DA_RULES
-from deepsets_trigger.convert.cpp import compile_model, enable_trace, predict, trace
+from deepsets_trigger.convert.cpp import compile_model, enable_trace, predict, start_build, trace
 from deepsets_trigger.convert.fixes import FixContext, apply_phase, read_graph
 from deepsets_trigger.convert.hls_config import check_layer_names, model_config, user_result_layers
 from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prepare_keras
+from deepsets_trigger.data.arrays import as_list
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
 from deepsets_trigger.precision import FixedType, from_hls4ml
@@ -39,6 +40,7 @@ __all__ = [
     "predict",
     "reconvert",
     "softmax_producers",
+    "start_build",
     "trace",
 ]
 
@@ -53,6 +55,7 @@ class Conversion:
     hls_config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    library: str | None = None  # the compiled C++ emulation library, once built
 
 
 def _hls4ml_convert(model: Any, config: dict[str, Any], hls: Any, output_dir: Path, log: Path) -> Any:
@@ -83,15 +86,37 @@ def softmax_producers(model: Any) -> list[str]:
     return names
 
 
-def _observed_ranges(model: Any, names: list[str], calib_x: Any) -> dict[str, float]:
+def _observed_ranges(model: Any, names: list[str], calib_x: Any, source: Any) -> dict[str, float]:
+    """max |value| of the layers ``names`` on the calibration inputs (kept for the next point of ``source``)."""
     if not names or calib_x is None:
         return {}
+    key = (tuple(names), fingerprint(source.get_weights()), fingerprint(as_list(calib_x)))
+    if _RANGES.get("key") == key:  # the same weights and inputs: a study group's next precision
+        return _RANGES["value"]
     from tensorflow import keras
 
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
     values = probe.predict(calib_x, verbose=0, batch_size=1024)
     values = values if isinstance(values, list) else [values]
-    return {n: float(np.max(np.abs(v))) for n, v in zip(names, values, strict=True)}
+    ranges = {n: float(np.max(np.abs(v))) for n, v in zip(names, values, strict=True)}
+    _RANGES.update(key=key, value=ranges)
+    return ranges
+
+
+# the last observed ranges: the points of one trained model share them
+_RANGES: dict[str, Any] = {}
+
+
+def fingerprint(arrays: list[np.ndarray]) -> str:
+    """A digest of arrays' contents (to reuse what was computed from the very same numbers)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def _check_rules(model: Any, hls: Any, mode: str, config: dict[str, Any] | None) -> None:
@@ -175,7 +200,7 @@ def convert(
     if user_hls_config is not None:
         check_layer_names(config, graph)
     ctx.hls_config, ctx.user_results = config, chosen
-    ctx.output_ranges = _observed_ranges(prepared, softmax_producers(prepared), calib_x)
+    ctx.output_ranges = _observed_ranges(prepared, softmax_producers(prepared), calib_x, model)
     _input_types(ctx, graph, quant_layer, input_precision)
     ctx.softmax_table_size = None if user_hls_config is not None else hls.softmax_table_size
     ctx.reuse_factor = int(config.get("Model", {}).get("ReuseFactor", hls.reuse_factor))

@@ -9,6 +9,7 @@ segfault (2 of 50 study points, one trap test) that run in a clean one.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,17 +19,95 @@ import numpy as np
 
 from deepsets_trigger.io import captured_output
 
-__all__ = ["compile_model", "enable_trace", "predict", "trace"]
+__all__ = ["Build", "compile_model", "enable_trace", "predict", "start_build", "trace"]
 
 
-def compile_model(conversion: Any) -> None:
-    """Write the project and build the C++ emulation library (g++)."""
+def compile_model(conversion: Any, quick: bool = False) -> None:
+    """Write the project and build the C++ emulation library (g++); see :func:`start_build`."""
+    start_build(conversion, quick).wait()
+
+
+class Build:
+    """A C++ build: hls4ml's own (finished when started), or a quick one running in the background."""
+
+    def __init__(self, conversion: Any, jobs: list[Any] | None = None) -> None:
+        self.conversion, self.jobs = conversion, jobs or []
+
+    def wait(self) -> None:
+        """Wait for the compile steps, link, and record the library (``conversion.library``)."""
+        if not self.jobs:
+            return
+        jobs, self.jobs = self.jobs, []
+        hls_model = self.conversion.hls_model
+        root = Path(hls_model.config.get_output_dir()).absolute()
+        objects = [job.args[-1] for job in jobs]
+        with open(self.conversion.log_path or os.devnull, "a") as log:
+            if any(job.wait() for job in jobs):
+                raise RuntimeError(_failed_build(self.conversion))
+            project, stamp = hls_model.config.get_project_name(), hls_model.config.get_config_value("Stamp")
+            library = root / "firmware" / f"{project}-{stamp}.so"
+            link = ["g++", *_flags(root), "-shared", *objects, "-o", str(library)]
+            if subprocess.run(link, cwd=root, stdout=log, stderr=log).returncode:
+                raise RuntimeError(_failed_build(self.conversion))
+        for obj in objects:
+            (root / obj).unlink(missing_ok=True)
+        self.conversion.library = str(library)
+
+
+def start_build(conversion: Any, quick: bool = False) -> Build:
+    """Write the project and build its C++ emulation library.
+
+    The default is hls4ml's ``build_lib.sh`` (``-O3``, done when this returns). ``quick`` (a
+    study's verification builds) compiles the two translation units with ``-O1`` in parallel, in
+    the background — about two thirds of the wall time, and other work can run meanwhile; the
+    arithmetic is the same (``tests/test_study_twin.py`` compares the outputs of both builds).
+    """
+    hls_model = conversion.hls_model
     try:
         with captured_output(conversion.log_path):
-            conversion.hls_model.compile()
+            if not quick:
+                hls_model.compile()
+                conversion.library = hls_model._top_function_lib._name
+                return Build(conversion)
+            hls_model.write()
     except Exception as exc:  # hls4ml raises bare Exceptions for g++ failures
-        log = conversion.log_path.name if conversion.log_path else "hls4ml.log"
-        raise RuntimeError(f"hls4ml compile failed ({exc}); the g++ output is in {log} in the run directory") from exc
+        raise RuntimeError(_failed_build(conversion, exc)) from exc
+    project = hls_model.config.get_project_name()
+    root = Path(hls_model.config.get_output_dir()).absolute()
+    with open(conversion.log_path or os.devnull, "a") as log:
+        jobs = [
+            subprocess.Popen(["g++", *_flags(root), "-c", src, "-o", obj], cwd=root, stdout=log, stderr=log)
+            for src, obj in (
+                (f"firmware/{project}.cpp", f"{project}.o"),
+                (f"{project}_bridge.cpp", f"{project}_bridge.o"),
+            )
+        ]
+    return Build(conversion, jobs)
+
+
+def _flags(root: Path) -> list[str]:
+    return ["-O1", "-fPIC", *_std_flags(), "-Ifirmware/ap_types/", f'-DWEIGHTS_DIR="{root}/firmware/weights"']
+
+
+def _failed_build(conversion: Any, exc: Exception | None = None) -> str:
+    log = conversion.log_path.name if conversion.log_path else "hls4ml.log"
+    return f"hls4ml compile failed{f' ({exc})' if exc else ''}; the g++ output is in {log} in the run directory"
+
+
+def _std_flags() -> list[str]:
+    """The C++ standard and flags ``build_lib.sh`` picks: c++23 when g++ has it, -fno-gnu-unique."""
+
+    def accepted(flag: str) -> bool:
+        probe = ["g++", "-Werror", "-fsyntax-only", flag, "-xc++", "-", "-o", os.devnull]
+        return subprocess.run(probe, input=b"", capture_output=True).returncode == 0
+
+    if not _FLAGS:
+        _FLAGS.extend(["-std=c++23" if accepted("-std=c++23") else "-std=c++11"])
+        _FLAGS.extend(["-fno-gnu-unique"] if accepted("-fno-gnu-unique") else [])
+    return _FLAGS
+
+
+_FLAGS: list[str] = []
 
 
 _EMULATE = """
@@ -99,12 +178,11 @@ def trace(conversion: Any, x: Any) -> tuple[list[np.ndarray], dict[str, np.ndarr
 
 def _emulate(conversion: Any, x: Any, trace: bool) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     import json
-    import subprocess
 
     inputs = [np.ascontiguousarray(np.asarray(xi, dtype=np.float32)) for xi in (x if isinstance(x, list) else [x])]
     hls_model = conversion.hls_model
-    lib = getattr(hls_model, "_top_function_lib", None)
-    if lib is None:
+    library = getattr(conversion, "library", None)
+    if library is None:
         raise RuntimeError("predict needs a compiled model: call compile_model first")
     traced = {
         layer.name: int(np.prod(layer.get_output_variable().shape))
@@ -112,7 +190,7 @@ def _emulate(conversion: Any, x: Any, trace: bool) -> tuple[list[np.ndarray], di
         if trace and layer.get_attr("function_cpp", None) and layer.get_attr("trace", False)
     }
     spec = {
-        "lib": lib._name,
+        "lib": library,
         "function": f"{hls_model.config.get_project_name()}_float",
         "cwd": str(Path(hls_model.config.get_output_dir()) / "firmware"),
         "n_inputs": len(inputs),

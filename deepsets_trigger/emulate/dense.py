@@ -213,6 +213,7 @@ def _kernel(
     bias_acc: np.ndarray,
     order: np.ndarray,
 ) -> tuple[Any, str, bool]:
+    """The layer's function and the proof of its path: one BLAS product when the types allow it, else exact."""
     f_w = fractional_bits_of(weights)
     bound = np.abs(bias_acc) + np.abs(weights).sum(axis=0) * max_abs(x_t)  # any partial sum, any input
     worst = float(bound.max()) if bound.size else 0.0
@@ -226,41 +227,70 @@ def _kernel(
             f"BLAS: products exact in {acc_t.ap()} (F {acc_t.fractional} >= {x_t.fractional}+{f_w}), {why}, "
             f"float64-exact (< 2^{math.log2(max(lsb_count, 1)):.1f} LSBs)"
         )
-
-        scaled_w, scaled_b = weights * 2.0**res_t.fractional, bias_acc * 2.0**res_t.fractional
-        # float32 (SGEMM, half the memory traffic) when it is exact too: every term and partial sum a multiple
-        # of 2**-F_terms below 2**24 of them, weights exact in float32, a result type of at most 24 bits
-        # rounded by floor/rint (exact on any float32); overflow handling itself goes to float64
-        f_terms = max(x_t.fractional + f_w, fractional_bits_of(bias_acc))
-        single = (
-            in_range
-            and max(x_t.width, res_t.width) <= SINGLE_EXACT_BITS
-            and res_t.rounding in ("TRN", "RND_CONV")
-            and worst * 2.0**f_terms < 2.0**SINGLE_EXACT_BITS
-            and np.array_equal(scaled_w.astype(np.float32), scaled_w)
-            and np.array_equal(scaled_b.astype(np.float32), scaled_b)
-        )
-        if single:
-            scaled_w, scaled_b = scaled_w.astype(np.float32), scaled_b.astype(np.float32)
-            plan += f"; float32 (< 2^{math.log2(max(worst * 2.0**f_terms, 1)):.1f} units)"
-
-        def fast(x: np.ndarray) -> np.ndarray:
-            if not in_range:  # wraps: the accum_t cast, then the result cast
-                return cast(cast(x @ weights + bias_acc, acc_t), res_t)
-            # no accum_t overflow: one cast; the result's 2**F scale is folded into the (exact) weights
-            acc = x.astype(np.float32 if single else np.float64, copy=False) @ scaled_w
-            acc += scaled_b
-            steps = res_t.quantize_steps(acc, inplace=True)
-            steps *= res_t.lsb
-            return steps
-
-        return fast, plan, single
+        return _fast_kernel(x_t, acc_t, res_t, weights, bias_acc, f_w, worst, in_range, plan)
     if x_t.width + w_t.width > MAX_EXACT_BITS or acc_t.width + 1 > MAX_EXACT_BITS:
         raise TwinUnsupported(
             layer.name,
             layer.class_name,
             f"products of {x_t.ap()} × {w_t.ap()} or sums in {acc_t.ap()} exceed float64's {MAX_EXACT_BITS} bits",
         )
+    return _exact_kernel(x_t, acc_t, res_t, weights, bias_acc, order, f_w, wraps, log_bound)
+
+
+def _fast_kernel(
+    x_t: FixedType,
+    acc_t: FixedType,
+    res_t: FixedType,
+    weights: np.ndarray,
+    bias_acc: np.ndarray,
+    f_w: int,
+    worst: float,
+    in_range: bool,
+    plan: str,
+) -> tuple[Any, str, bool]:
+    """One matrix product and one cast (the caller proved that no product or partial sum rounds)."""
+    scaled_w, scaled_b = weights * 2.0**res_t.fractional, bias_acc * 2.0**res_t.fractional
+    # float32 (SGEMM, half the memory traffic) when it is exact too: every term and partial sum a multiple
+    # of 2**-F_terms below 2**24 of them, weights exact in float32, a result type of at most 24 bits
+    # rounded by floor/rint (exact on any float32); overflow handling itself goes to float64
+    f_terms = max(x_t.fractional + f_w, fractional_bits_of(bias_acc))
+    single = (
+        in_range
+        and max(x_t.width, res_t.width) <= SINGLE_EXACT_BITS
+        and res_t.rounding in ("TRN", "RND_CONV")
+        and worst * 2.0**f_terms < 2.0**SINGLE_EXACT_BITS
+        and np.array_equal(scaled_w.astype(np.float32), scaled_w)
+        and np.array_equal(scaled_b.astype(np.float32), scaled_b)
+    )
+    if single:
+        scaled_w, scaled_b = scaled_w.astype(np.float32), scaled_b.astype(np.float32)
+        plan += f"; float32 (< 2^{math.log2(max(worst * 2.0**f_terms, 1)):.1f} units)"
+
+    def fast(x: np.ndarray) -> np.ndarray:
+        if not in_range:  # wraps: the accum_t cast, then the result cast
+            return cast(cast(x @ weights + bias_acc, acc_t), res_t)
+        # no accum_t overflow: one cast; the result's 2**F scale is folded into the (exact) weights
+        acc = x.astype(np.float32 if single else np.float64, copy=False) @ scaled_w
+        acc += scaled_b
+        steps = res_t.quantize_steps(acc, inplace=True)
+        steps *= res_t.lsb
+        return steps
+
+    return fast, plan, single
+
+
+def _exact_kernel(
+    x_t: FixedType,
+    acc_t: FixedType,
+    res_t: FixedType,
+    weights: np.ndarray,
+    bias_acc: np.ndarray,
+    order: np.ndarray,
+    f_w: int,
+    wraps: bool,
+    log_bound: str,
+) -> tuple[Any, str, bool]:
+    """Each product cast to accum_t and added in the C++ kernel's order (overflow at every addition)."""
     n_in, n_out = weights.shape
     sum_once = wraps and (n_in + 1) * 2.0**acc_t.width < 2.0**MAX_EXACT_BITS
     plan = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,10 @@ from deepsets_trigger.config import Config
 from deepsets_trigger.convert import (
     compile_model,
     convert,
+    fingerprint,
     input_saturated_fraction,
     layer_reuse_factors,
     measured_sparsity,
-    predict,
 )
 from deepsets_trigger.data import Dataset
 from deepsets_trigger.data.arrays import as_list
@@ -27,6 +28,7 @@ from deepsets_trigger.io import (
     write_json,
     write_text_atomic,
 )
+from deepsets_trigger.pipeline.emulation import finish_emulation, start_emulation
 from deepsets_trigger.pipeline.inputs import External, Timer, UserHLS
 from deepsets_trigger.precision import parse_precision
 from deepsets_trigger.quantize import Precision
@@ -37,21 +39,45 @@ from deepsets_trigger.resources.yosys import run_record
 SATURATION_NOTE_ABOVE = 0.01  # fraction of input values outside the firmware input type worth a note
 
 
-def firmware_gap(
+@dataclass
+class FirmwareState:
+    """A point between :func:`firmware_start` and :func:`firmware_finish`."""
+
+    cfg: Config
+    model: Any
+    data: Dataset
+    conversion: Any
+    notes: list[str]
+    resources: dict[str, Any]
+    emulation: Any  # a started emulation (see emulation.start_emulation)
+    stage: Path
+    timer: Timer
+
+
+def firmware_start(
     cfg: Config,
     model: Any,
     data: Dataset,
     precision: Precision,
     hls_user: UserHLS | None,
-    external: External | None,
     stage: Path,
     timer: Timer,
-    arrays: dict[str, np.ndarray],
-) -> dict[str, Any]:
-
+    plan: str,
+) -> FirmwareState:
+    """Convert, estimate resources and start the emulation (by ``plan``: see :mod:`.emulation`)."""
     conversion, notes = _convert(cfg, model, data, precision, hls_user, stage, timer)
     resources = _resources(cfg, model, conversion, stage, timer, notes)
-    keras_out, fw, report = _emulate(cfg, conversion, data, timer)
+    started = start_emulation(cfg, conversion, timer, plan)
+    return FirmwareState(cfg, model, data, conversion, notes, resources, started, stage, timer)
+
+
+def firmware_finish(state: FirmwareState, external: External | None, arrays: dict[str, np.ndarray]) -> dict:
+    """Finish the emulation, compare with Keras, write the predictions; return the record's firmware fields."""
+    cfg, data, conversion, timer = state.cfg, state.data, state.conversion, state.timer
+    emulation = finish_emulation(state.emulation, data.x_test, timer)
+    fw, notes = emulation.outputs, state.notes + emulation.notes
+    keras_out = _keras_outputs(state.model, conversion, data.x_test, len(fw[0]))
+    report = _synthesis(cfg, conversion, timer)
     saturated = input_saturated_fraction(conversion.hls_model, data.x_test)
     if saturated > SATURATION_NOTE_ABOVE:
         notes.append(
@@ -60,30 +86,52 @@ def firmware_gap(
             "or set data.normalisation: {kind: standard}"
         )
     result: dict[str, Any] = {
-        **{key: resources[key] for key in TOTALS},
+        **{key: state.resources[key] for key in TOTALS},
         "sparsity": measured_sparsity(conversion.hls_model),
         "reuse_factors": layer_reuse_factors(conversion.hls_model),
         "input_saturated_fraction": saturated,
         "conversion_notes": notes,
+        "emulator": emulation.emulator,
+        "twin_check": emulation.twin_check,
         "emulation_samples_per_s": len(fw[0]) / max(timer.timings["predict_s"], 1e-9),
     }
     if report is not None:
         result["hls_synthesis"] = plain(report)
-    family = registry.family(cfg.model.kind) if external is None else None
-    compare = family.compare if family is not None and family.compare is not None else _compare_default
+    # an external model evaluated on the config's data is compared like that data's family
+    family = registry.family(cfg.model.kind) if external is None or external.inputs is None else None
+    compare = family.compare if family is not None and family.compare is not None else compare_firmware
     result.update(compare(data, conversion.outputs, keras_out, fw))
     if len(conversion.outputs) > 1:
         result["outputs"] = compare_outputs(conversion.outputs, keras_out, fw)
-    _save_predictions(stage / "predictions.npz", data, keras_out[-1], fw[-1])
+    _save_predictions(state.stage / "predictions.npz", data, keras_out[-1], fw[-1])
     if external is not None and external.expected is not None:
         expected = read_expected(external.expected, len(fw[-1]), fw[-1].shape[1], arrays.get("expected"))
         result.update(compare_expected(fw[-1], expected))
     return result
 
 
-def _compare_default(data: Dataset, outputs: list[str], keras_out: list[np.ndarray], fw: list[np.ndarray]) -> dict:
+def _keras_outputs(source: Any, conversion: Any, x: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Keras outputs of the converted model on ``x`` (kept for the next point of the same trained model)."""
+    key = (tuple(conversion.outputs), fingerprint(source.get_weights()), fingerprint(x))
+    if _KERAS.get("key") == key:  # the same weights and samples: a study group's next point
+        return _KERAS["value"]
+    out = conversion.keras_model.predict(x[0] if len(x) == 1 else x, verbose=0, batch_size=1024)
+    value = [np.asarray(o, dtype=np.float64).reshape(n, -1) for o in as_list(out)]
+    _KERAS.update(key=key, value=value)
+    return value
 
-    return compare_firmware(data, outputs, keras_out, fw)
+
+_KERAS: dict[str, Any] = {}
+
+
+def _synthesis(cfg: Config, conversion: Any, timer: Timer) -> Any:
+    """hls4ml's C synthesis (``hls.synth``, where the HLS tool exists): its report, else ``None``."""
+    if not cfg.hls.synth:
+        return None
+    if conversion.library is None:
+        compile_model(conversion)  # a twin point has not written its project yet
+    with timer("synth_s"), captured_output(conversion.log_path):
+        return conversion.hls_model.build(csim=False, synth=True, vsynth=False)
 
 
 def _convert(
@@ -133,23 +181,6 @@ def _resources(cfg: Config, model: Any, conversion: Any, stage: Path, timer: Tim
         with timer("yosys_s"):
             resources = run_record(model, stage, resources, cache_dir=cfg.data.cache_dir)
     return resources
-
-
-def _emulate(cfg: Config, conversion: Any, data: Dataset, timer: Timer) -> tuple[list, list, Any]:
-    """Keras and firmware outputs on the test samples (and the C-synthesis report with ``hls.synth``)."""
-
-    with timer("compile_s"):
-        compile_model(conversion)
-    with timer("predict_s"):
-        fw = predict(conversion, data.x_test)
-    report = None
-    if cfg.hls.synth:
-        with timer("synth_s"), captured_output(conversion.log_path):
-            report = conversion.hls_model.build(csim=False, synth=True, vsynth=False)
-    x = data.x_test[0] if len(data.x_test) == 1 else data.x_test
-    keras_out = conversion.keras_model.predict(x, verbose=0, batch_size=1024)
-    keras_out = [np.asarray(o, dtype=np.float64).reshape(len(fw[0]), -1) for o in as_list(keras_out)]
-    return keras_out, fw, report
 
 
 def _save_predictions(path: Path, data: Dataset, keras_out: np.ndarray, fw_out: np.ndarray) -> None:

@@ -88,18 +88,29 @@ def model_and_data(
     if external is not None:
         model = load_keras_model(external.model, external.weights, external.trusted)
         return model, _external_data(cfg, model, external, arrays), {}
+    cached = Path(model_cache) / cfg.train_hash() if model_cache is not None else None
+    if cached is not None and _LAST.get("key") == cached:  # a study group's next point, in the same worker
+        return _LAST["model"], _LAST["data"], _LAST["history"]
     data = load_data(cfg)
     if len(data.x_train[0]) == 0:
         raise ToolkitError("data.test_fraction is 1.0, which leaves nothing to train on; use it only with --model.")
-    cached = Path(model_cache) / cfg.train_hash() if model_cache is not None else None
     if cached is not None and (cached / "model.h5").is_file():
         history = json.loads((cached / "history.json").read_text())
-        return load_keras_model(cached / "model.h5"), data, {**history, "from_cache": cfg.train_hash()}
-    with timer("train_s"):
-        model, history = _train(cfg, data, progress)
+        model, history = load_keras_model(cached / "model.h5"), {**history, "from_cache": cfg.train_hash()}
+    else:
+        with timer("train_s"):
+            model, history = _train(cfg, data, progress)
+        if cached is not None:
+            _store_in_cache(cached, model, history)
     if cached is not None:
-        _store_in_cache(cached, model, history)
+        _LAST.clear()
+        _LAST.update(key=cached, model=model, data=data, history={**history, "from_cache": cfg.train_hash()})
     return model, data, history
+
+
+# the model and data of the last cached point of this process: a group's points share them (the
+# conversion copies the model, nothing modifies the arrays)
+_LAST: dict[str, Any] = {}
 
 
 def _train(cfg: Config, data: Dataset, progress: bool) -> tuple[Any, dict[str, Any]]:

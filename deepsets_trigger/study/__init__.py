@@ -1,9 +1,11 @@
-"""Grid studies: expand → store → schedule points in isolated workers → record → export.
+"""Grid studies: expand → store → schedule groups in isolated workers → record → export.
 
-:func:`run_study` is the ``study`` command. A point never knows it is part of a study:
-the study hands each one a config, an output directory and the shared model cache
-(``DIR/models/<train hash>``), so one float training serves every PTQ precision of its
-architecture and one QAT training serves each bit configuration.
+:func:`run_study` is the ``study`` command. A point never knows it is part of a study: the
+study hands each one a config, an output directory and the shared model cache
+(``DIR/models/<train hash>``). Points that share a trained model form a group (:mod:`.groups`)
+run by one worker: one float training serves every PTQ precision of its architecture, one QAT
+training each bit configuration, and the firmware twin, once verified against the C++ on two of
+the group's points, serves the others without a compile.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from deepsets_trigger.config import stable_hash
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import check_writable_parent, remove_stale_partials
 from deepsets_trigger.study.grid import Point, expand
+from deepsets_trigger.study.groups import Group, Task, plan_groups
 from deepsets_trigger.study.lock import study_lock
-from deepsets_trigger.study.runner import Hooks, Task, connect_dask, failed, run_dask, run_local
+from deepsets_trigger.study.runner import Hooks, connect_dask, failed, run_dask, run_local
 from deepsets_trigger.study.store import CSV_COLUMNS, ResultStore, load_results
 
 __all__ = ["CSV_COLUMNS", "StudySummary", "expand", "load_results", "run_study"]
@@ -39,27 +42,6 @@ class StudySummary:
     wall_s: float
     out: Path
     invalid: int = 0  # grid values invalid for their point (failed rows without a run)
-
-
-def _tasks(points: list[Point], todo: set[str], out: Path) -> list[Task]:
-    """One task per point to run; the first point of each training group trains for the rest."""
-    trainer: dict[str, str] = {}
-    tasks = []
-    for point in points:
-        if point.point_id not in todo or point.config is None:
-            continue
-        first = trainer.setdefault(point.train_hash, point.point_id)
-        cached = (out / "models" / point.train_hash / "model.h5").exists()
-        tasks.append(
-            Task(
-                point_id=point.point_id,
-                config=point.config.to_dict(),
-                out=str(out / "points" / point.point_id),
-                model_cache=str(out / "models"),
-                depends_on=None if first == point.point_id or cached else first,
-            )
-        )
-    return tasks
 
 
 class _Progress:
@@ -157,8 +139,8 @@ def _run_locked(
         store.claim(study_hash)
         before = store.statuses()
         todo, invalid = _queue(store, points, retry_failed)
-        tasks = _tasks(points, todo, out)
-        _execute(tasks, store, out, execution)
+        groups = plan_groups(points, todo, out)
+        _execute(groups, store, out, execution)
         final = store.statuses()
         wanted = {p.point_id for p in points}
         counts = [final.get(pid) for pid in wanted]
@@ -166,7 +148,7 @@ def _run_locked(
             total=len(wanted),
             ok=counts.count("ok"),
             failed=counts.count("failed"),
-            ran=len(tasks),
+            ran=sum(len(g.tasks) for g in groups),
             skipped=sum(1 for pid in wanted - todo if before.get(pid) in ("ok", "failed")),
             wall_s=time.perf_counter() - start,
             out=out,
@@ -190,9 +172,9 @@ def _queue(store: ResultStore, points: list[Point], retry_failed: bool) -> tuple
     return {p.point_id for p in points if status.get(p.point_id) == "queued"}, invalid
 
 
-def _execute(tasks: list[Task], store: ResultStore, out: Path, execution: _Execution) -> None:
-    """Run ``tasks``; every finished point is one store transaction; the CSV is written whatever happens."""
-    bar = _Progress(len(tasks), execution.progress)
+def _execute(groups: list[Group], store: ResultStore, out: Path, execution: _Execution) -> None:
+    """Run ``groups``; every finished point is one store transaction; the CSV is written whatever happens."""
+    bar = _Progress(sum(len(g.tasks) for g in groups), execution.progress)
 
     def started(task: Task) -> None:
         store.set_status([task.point_id], "running")
@@ -205,10 +187,10 @@ def _execute(tasks: list[Task], store: ResultStore, out: Path, execution: _Execu
     hooks = Hooks(started, finished)
     try:
         if execution.client is not None:
-            run_dask(tasks, hooks, execution.client, execution.timeout)
+            run_dask(groups, hooks, execution.client, execution.timeout)
         else:
             log = str(out / "workers.log")
-            run_local(tasks, hooks, execution.workers, execution.timeout, recycle=execution.recycle, log_path=log)
+            run_local(groups, hooks, execution.workers, execution.timeout, recycle=execution.recycle, log_path=log)
     except KeyboardInterrupt:
         store.requeue(("running",))
         raise

@@ -1,14 +1,12 @@
-"""Running points in isolation: a local pool of worker processes, or a Dask cluster.
+"""Running groups of points in isolation: a local pool of worker processes, or a Dask cluster.
 
-Each point runs in a worker process, never in the client: a segfault, a C++ ``abort`` or a
-hung g++ becomes a ``failed`` result with its reason, and the study goes on. Local workers
-are replaced after ``recycle`` points (one by default: see :func:`run_study` for why) so
-compiled libraries never accumulate; a point past its timeout has its worker killed. On
-Dask, each task runs its point in a child process on the Dask worker, so the same isolation
-and timeout hold there.
-
-Tasks may depend on another task (the point that trains a shared model runs first); the
-dependent is released when its dependency finishes, whatever its status.
+A group (:mod:`.groups`: the points of one trained model) runs in a worker process, never in the
+client: a segfault, a C++ ``abort`` or a hung g++ becomes a ``failed`` result for the point that
+was running, with its reason, and the group's other points go on in a fresh worker. Workers
+report each point as it starts and finishes, so the store and the progress bar follow points,
+and a point past its timeout has its worker (and the worker's compiles) killed. Local workers
+are replaced after ``recycle`` groups (one by default: one process, one TensorFlow import, per
+trained model). On Dask, each task runs its group in a child process on the Dask worker.
 """
 
 from __future__ import annotations
@@ -25,18 +23,8 @@ from typing import Any
 
 from deepsets_trigger.config import config_from_dict
 from deepsets_trigger.errors import ToolkitError
-from deepsets_trigger.pipeline import run_point
-
-
-@dataclass
-class Task:
-    """One point to run: its config (plain dict), output directory and model cache."""
-
-    point_id: str
-    config: dict[str, Any]
-    out: str
-    model_cache: str
-    depends_on: str | None = None
+from deepsets_trigger.pipeline import PointRun
+from deepsets_trigger.study.groups import Group, Task, regroup, run_group
 
 
 @dataclass
@@ -50,16 +38,27 @@ class Hooks:
 CRASH_HOOK = "DEEPSETS_TRIGGER_CRASH_POINT"  # fault injection for tests: this point id segfaults
 
 
-def execute(task: Task) -> dict[str, Any]:
-    """Run one point (in a worker). Never raises: problems become a failed result."""
+def begin(task: Task, plan: str | None = None, verified_on: tuple[str, ...] = ()) -> Any:
+    """Start one point (in a worker): a :class:`PointRun` to finish, or already its result. Never raises."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ.get(CRASH_HOOK) == task.point_id:
         os.kill(os.getpid(), signal.SIGSEGV)
     start = time.perf_counter()
     try:
-        return run_point(config_from_dict(task.config), task.out, model_cache=task.model_cache)
-    except BaseException as exc:  # a ToolkitError here is a bad grid value: still one failed row
+        point = PointRun(config_from_dict(task.config), task.out, None, False, task.model_cache, plan, verified_on)
+        return point.start() or point
+    except Exception as exc:  # a ToolkitError here is a bad grid value: still one failed row
         return failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+
+
+def end(started: Any) -> dict[str, Any]:
+    """Finish a point :func:`begin` started. Never raises: problems become a failed result."""
+    if isinstance(started, dict):
+        return started
+    try:
+        return started.finish()
+    except Exception as exc:
+        return failed(f"{type(exc).__name__}: {exc}")
 
 
 def failed(reason: str, seconds: float = 0.0) -> dict[str, Any]:
@@ -92,14 +91,20 @@ def _worker_main(conn: Any, log_path: str | None = None) -> None:
         os.dup2(log, 2)
     while True:
         try:
-            task = conn.recv()
+            group = conn.recv()
         except (EOFError, OSError):
             return
-        if task is None:
+        if group is None:
             return
-        result = execute(task)
         try:
-            conn.send(result)
+            run_group(
+                group,
+                begin,
+                end,
+                lambda task: conn.send(("started", task.point_id, None)),
+                lambda task, result: conn.send(("finished", task.point_id, result)),
+            )
+            conn.send(("done", None, None))
         except (BrokenPipeError, OSError):
             return
 
@@ -114,42 +119,19 @@ def _death_reason(exitcode: int | None) -> str:
 class _Worker:
     process: Any
     conn: Any
-    task: Task | None = None
+    group: Group | None = None
+    pending: dict[str, Task] = field(default_factory=dict)  # points of the group not finished yet
+    current: Task | None = None
     started: float = 0.0
     done: int = 0
 
 
-@dataclass
-class _Schedule:
-    """Ready tasks and tasks waiting for their dependency."""
-
-    ready: deque[Task] = field(default_factory=deque)
-    waiting: dict[str, list[Task]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, tasks: list[Task]) -> _Schedule:
-        pending = {t.point_id for t in tasks}
-        schedule = cls()
-        for task in tasks:
-            if task.depends_on in pending:
-                schedule.waiting.setdefault(task.depends_on, []).append(task)
-            else:
-                schedule.ready.append(task)
-        return schedule
-
-    def release(self, point_id: str) -> None:
-        self.ready.extend(self.waiting.pop(point_id, []))
-
-    def __bool__(self) -> bool:
-        return bool(self.ready or self.waiting)
-
-
 class _LocalPool:
-    """Spawned worker processes, each running one task at a time (see the module docstring)."""
+    """Spawned worker processes, each running one group at a time (see the module docstring)."""
 
-    def __init__(self, hooks: Hooks, schedule: _Schedule, timeout: float | None, recycle: int, log: str | None) -> None:
+    def __init__(self, hooks: Hooks, queue: deque[Group], timeout: float | None, recycle: int, log: str | None) -> None:
         self.ctx = multiprocessing.get_context("spawn")
-        self.hooks, self.schedule, self.timeout, self.recycle, self.log = hooks, schedule, timeout, recycle, log
+        self.hooks, self.queue, self.timeout, self.recycle, self.log = hooks, queue, timeout, recycle, log
         self.workers: list[_Worker] = []
 
     def spawn(self) -> None:
@@ -175,69 +157,76 @@ class _LocalPool:
         worker.conn.close()
         self.workers.remove(worker)
 
-    def complete(self, worker: _Worker, result: dict[str, Any]) -> None:
-        task, worker.task = worker.task, None
-        self.hooks.finished(task, result)
-        self.schedule.release(task.point_id)
-
     def dispatch(self, size: int) -> list[_Worker]:
-        """Start ready tasks on idle workers (spawning up to ``size``); return the busy ones."""
-        ready = self.schedule.ready
-        while len(self.workers) < size and ready and sum(w.task is None for w in self.workers) < len(ready):
+        """Start queued groups on idle workers (spawning up to ``size``); return the busy ones."""
+        while len(self.workers) < size and self.queue and sum(w.group is None for w in self.workers) < len(self.queue):
             self.spawn()
         for worker in self.workers:
-            if worker.task is None and ready:
-                worker.task, worker.started = ready.popleft(), time.monotonic()
-                self.hooks.started(worker.task)
-                worker.conn.send(worker.task)
-        return [w for w in self.workers if w.task is not None]
+            if worker.group is None and self.queue:
+                worker.group = self.queue.popleft()
+                worker.pending = {t.point_id: t for t in worker.group.tasks}
+                worker.started = time.monotonic()
+                worker.conn.send(worker.group)
+        return [w for w in self.workers if w.group is not None]
 
     def check(self, worker: _Worker) -> None:
-        """Collect a finished result, a dead worker or a timeout."""
-        if worker.conn.poll():
-            try:
-                result = worker.conn.recv()
-            except (EOFError, OSError):
-                result = failed(_death_reason(worker.process.exitcode))
-            self.complete(worker, result)
-            worker.done += 1
+        """Collect the worker's reports; a dead worker or a timeout fails its current point only."""
+        try:
+            while worker.group is not None and worker.conn.poll():
+                self._message(worker, *worker.conn.recv())
+        except (EOFError, OSError):
+            pass
+        if worker.group is None:
             if worker.done >= self.recycle:
                 self.retire(worker)
         elif not worker.process.is_alive():
-            elapsed = time.monotonic() - worker.started
-            self.complete(worker, failed(_death_reason(worker.process.exitcode), elapsed))
-            self.retire(worker, kill=True)
-        elif self.timeout is not None and time.monotonic() - worker.started > self.timeout:
+            self._abandon(worker, failed(_death_reason(worker.process.exitcode), time.monotonic() - worker.started))
+        elif self.timeout is not None and worker.current and time.monotonic() - worker.started > self.timeout:
             reason = f"timeout: the point ran longer than {self.timeout:g} s and was stopped"
-            self.complete(worker, failed(reason, self.timeout))
-            self.retire(worker, kill=True)
+            self._abandon(worker, failed(reason, self.timeout))
+
+    def _message(self, worker: _Worker, kind: str, point_id: str | None, result: Any) -> None:
+        if kind == "started":
+            worker.current, worker.started = worker.pending[point_id], time.monotonic()
+            self.hooks.started(worker.current)
+        elif kind == "finished":
+            self.hooks.finished(worker.pending.pop(point_id), result)
+            worker.current = None
+        else:  # done
+            worker.group, worker.done = None, worker.done + 1
+
+    def _abandon(self, worker: _Worker, result: dict[str, Any]) -> None:
+        """Fail the running point, requeue the group's other points, replace the worker."""
+        if worker.current is not None:
+            self.hooks.finished(worker.pending.pop(worker.current.point_id), result)
+        if worker.pending:
+            self.queue.appendleft(regroup(worker.group, list(worker.pending.values())))
+        worker.group = None
+        self.retire(worker, kill=True)
 
 
 def run_local(
-    tasks: list[Task],
+    groups: list[Group],
     hooks: Hooks,
     workers: int,
     timeout: float | None,
     recycle: int = 1,
     log_path: str | None = None,
 ) -> None:
-    """Run ``tasks`` on ``workers`` spawned processes; results go to ``hooks.finished``."""
-    schedule = _Schedule.of(tasks)
-    pool = _LocalPool(hooks, schedule, timeout, recycle, log_path)
+    """Run ``groups`` on ``workers`` spawned processes; each point's result goes to ``hooks.finished``."""
+    queue = deque(groups)
+    pool = _LocalPool(hooks, queue, timeout, recycle, log_path)
     try:
-        while schedule or any(w.task for w in pool.workers):
+        while queue or any(w.group for w in pool.workers):
             busy = pool.dispatch(workers)
             if not busy:
-                if schedule.waiting and not schedule.ready:  # dependency never submitted: release all
-                    for key in list(schedule.waiting):
-                        schedule.release(key)
                 continue
             wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
             for worker in busy:
                 pool.check(worker)
     finally:
         for worker in list(pool.workers):
-            pool.retire(worker, kill=worker.task is not None)
+            pool.retire(worker, kill=worker.group is not None)
 
 
 def _kill_group(process: Any) -> None:
@@ -248,11 +237,11 @@ def _kill_group(process: Any) -> None:
         process.kill()
 
 
-def execute_isolated(task: Task, timeout: float | None) -> dict[str, Any]:
-    """Run one point in a fresh Python process (what a Dask task does on its worker).
+def execute_isolated(group: Group, timeout: float | None) -> list[tuple[str, dict[str, Any]]]:
+    """Run one group in a fresh Python process (what a Dask task does on its worker).
 
-    A plain subprocess, not a multiprocessing child: Dask's worker processes are daemonic,
-    and those may not start multiprocessing children.
+    A plain subprocess, not a multiprocessing child: Dask's worker processes are daemonic, and
+    those may not start multiprocessing children. ``timeout`` bounds each point.
     """
     import json
     import subprocess
@@ -262,32 +251,39 @@ def execute_isolated(task: Task, timeout: float | None) -> dict[str, Any]:
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        task_file, result_file = Path(tmp) / "task.json", Path(tmp) / "result.json"
-        task_file.write_text(json.dumps(asdict(task)))
-        code = "import sys; from deepsets_trigger.study.runner import _run_task_file; _run_task_file(*sys.argv[1:])"
-        start = time.monotonic()
+        group_file, result_file = Path(tmp) / "group.json", Path(tmp) / "results.json"
+        group_file.write_text(json.dumps(asdict(group)))
+        code = "import sys; from deepsets_trigger.study.runner import _run_group_file; _run_group_file(*sys.argv[1:])"
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(task_file), str(result_file)],
+            [sys.executable, "-c", code, str(group_file), str(result_file)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        limit = None if timeout is None else timeout * len(group.tasks)
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=limit)
+            reason = _death_reason(proc.returncode)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            return failed(f"timeout: the point ran longer than {timeout:g} s and was stopped", timeout or 0.0)
-        if result_file.is_file():
-            return json.loads(result_file.read_text())
-        return failed(_death_reason(proc.returncode), time.monotonic() - start)
+            reason = f"timeout: the group ran longer than {limit:g} s and was stopped"
+        done = json.loads(result_file.read_text()) if result_file.is_file() else {}
+        return [(t.point_id, done.get(t.point_id) or failed(reason)) for t in group.tasks]
 
 
-def _run_task_file(task_file: str, result_file: str) -> None:
+def _run_group_file(group_file: str, result_file: str) -> None:
     import json
     from pathlib import Path
 
-    result = execute(Task(**json.loads(Path(task_file).read_text())))
-    Path(result_file).write_text(json.dumps(result, default=str))
+    raw = json.loads(Path(group_file).read_text())
+    group = Group(raw["key"], [Task(**t) for t in raw["tasks"]], tuple(raw["verify"]))
+    results: dict[str, Any] = {}
+
+    def finished(task: Task, result: dict[str, Any]) -> None:
+        results[task.point_id] = result
+        Path(result_file).write_text(json.dumps(results, default=str))  # what is done survives a crash
+
+    run_group(group, begin, end, lambda task: None, finished)
 
 
 _SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
@@ -324,29 +320,23 @@ def connect_dask(address: str) -> Any:
         raise ToolkitError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc}).") from None
 
 
-def run_dask(tasks: list[Task], hooks: Hooks, client: Any, timeout: float | None) -> None:
-    """Send the points to a Dask cluster; results stream back to this client, which alone writes."""
+def run_dask(groups: list[Group], hooks: Hooks, client: Any, timeout: float | None) -> None:
+    """Send the groups to a Dask cluster; results stream back to this client, which alone writes."""
     from dask.distributed import as_completed
 
-    schedule = _Schedule.of(tasks)
     futures = as_completed()
-    by_key: dict[str, Task] = {}
-
-    def submit_ready() -> None:
-        while schedule.ready:
-            task = schedule.ready.popleft()
-            future = client.submit(execute_isolated, task, timeout, key=f"point-{task.point_id}", pure=False)
-            by_key[future.key] = task
+    by_key: dict[str, Group] = {}
+    for group in groups:
+        future = client.submit(execute_isolated, group, timeout, key=f"group-{group.key}", pure=False)
+        by_key[future.key] = group
+        for task in group.tasks:
             hooks.started(task)
-            futures.add(future)
-
-    submit_ready()
+        futures.add(future)
     for future in futures:
-        task = by_key.pop(future.key)
+        group = by_key.pop(future.key)
         try:
-            result = future.result()
+            results = dict(future.result())
         except Exception as exc:  # the Dask worker itself was lost
-            result = failed(f"Dask task failed: {type(exc).__name__}: {exc}")
-        hooks.finished(task, result)
-        schedule.release(task.point_id)
-        submit_ready()
+            results = {t.point_id: failed(f"Dask task failed: {type(exc).__name__}: {exc}") for t in group.tasks}
+        for task in group.tasks:
+            hooks.finished(task, results[task.point_id])

@@ -3,7 +3,8 @@
 hls4ml validates the reuse factor of a Dense before turning a 3-D Dense into a pointwise Conv1D,
 which then takes the invalid value back from the config: its C++ asserts at run time ("The current
 Reuse Factor is not allowed") and aborts the process. Each weighted layer gets the valid reuse
-factor closest to the requested one.
+factor closest to the requested one; a Conv1D under the Resource strategy also needs
+``RF <= filt_width * n_chan`` (``nnet_conv1d_resource.h``), which hls4ml's list does not apply.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def fix_reuse_factor(config: dict[str, Any], graph: dict[str, LayerTypes], ctx: 
         section = config.get("LayerName", {}).get(layer.name, {})
         wanted = int(section.get("ReuseFactor", ctx.reuse_factor))
         valid = backend.get_valid_reuse_factors(*layer.mult_shape)
+        strategy = str(section.get("Strategy", config.get("Model", {}).get("Strategy", "Latency"))).lower()
+        if layer.class_name.startswith(("Conv1D", "PointwiseConv1D")) and strategy == "resource":
+            valid = [rf for rf in valid if rf <= layer.mult_shape[0]] or [1]
         if wanted in valid:
             continue
         chosen = backend.get_closest_reuse_factor(valid, wanted)
