@@ -118,6 +118,8 @@ def known_classes(extra: dict[str, Any]) -> set[str]:
     _add_supported_quantized_objects(qkeras_objects)
     names.update(qkeras_objects)
     names.update(extra)
+    # a class registered with keras.saving.register_keras_serializable is stored as "package>Name"
+    names.update(keras.saving.get_registered_name(obj) for obj in extra.values() if inspect.isclass(obj))
     return names - set(_CODE_CARRIERS)
 
 
@@ -174,10 +176,11 @@ def trusted_objects(modules: Sequence[str]) -> dict[str, Any]:
     """Import each trusted module (a module name or a ``.py`` path) and collect its Keras layer classes.
 
     A module may define ``custom_objects`` (a dict, or a function returning one); otherwise every
-    ``keras.layers.Layer`` subclass defined in it is taken.
+    ``keras.layers.Layer`` subclass defined in it is taken. A module that defines
+    ``register_hls4ml()`` has it called (its layers' hls4ml Extension API registration).
 
     Raises:
-        ToolkitError: a module cannot be imported or defines no layer.
+        ToolkitError: a module cannot be imported, defines no layer, or its ``register_hls4ml()`` fails.
     """
     import inspect
 
@@ -212,8 +215,23 @@ def trusted_objects(modules: Sequence[str]) -> dict[str, Any]:
                 f"--trust-custom-layers {ref!r} defines no Keras layer class (and no custom_objects); "
                 "pass the module that defines the model's custom layers."
             )
+        _register_hls4ml(module, ref)
         objects.update(found)
     return objects
+
+
+def _register_hls4ml(module: Any, ref: str) -> None:
+    """Call the trusted module's ``register_hls4ml()``, if it has one (errors become one line)."""
+    register = getattr(module, "register_hls4ml", None)
+    if not callable(register):
+        return
+    try:
+        register()
+    except Exception as exc:  # a user's registration may fail in any way
+        raise ToolkitError(
+            f"--trust-custom-layers {ref!r}: its register_hls4ml() failed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); fix the module's hls4ml registration."
+        ) from None
 
 
 def module_names(objects: dict[str, Any]) -> list[str]:

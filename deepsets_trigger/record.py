@@ -112,6 +112,26 @@ _MORE = [
     ),
 ]
 
+# --- edge classification on graphs (model.kind: interaction_network) ---------------------------
+# keras_accuracy / firmware_accuracy / accuracy_ratio, auc_*, logit_agreement and max_abs_logit_diff
+# keep their meaning there, on the real test edges (decisions at edge_threshold, on the logits)
+_MORE += [
+    Field("relational_widths", "interaction network: relational (edge) MLP widths", "json"),
+    Field("object_widths", "interaction network: object (node) MLP widths", "json"),
+    Field("classifier_widths", "interaction network: edge classifier MLP widths", "json"),
+    Field("iterations", "interaction network: message-passing steps"),
+    Field("edge_threshold", "the working point on the edge score (decisions: score > it)"),
+    Field("n_edges", "real (unpadded) test edges compared"),
+    Field("efficiency_keras", "true edges kept / true edges at edge_threshold (Keras)", printed=True),
+    Field("efficiency_firmware", "the same for the firmware", printed=True),
+    Field("purity_keras", "true edges kept / edges kept at edge_threshold (Keras)", printed=True),
+    Field("purity_firmware", "the same for the firmware", printed=True),
+    Field("overall_efficiency_keras", "true edges kept / all true edges, the graph builder's misses included"),
+    Field("overall_efficiency_firmware", "the same for the firmware"),
+    Field("max_abs_score_diff", "largest |Keras − firmware| edge score after the sigmoid (real edges)"),
+]
+# --- end edge classification ------------------------------------------------------------------
+
 FIELDS: tuple[Field, ...] = (*_CSV, *_MORE)
 BY_NAME = {f.name: f for f in FIELDS}
 CSV_COLUMNS: tuple[str, ...] = ("point_id", *(f.name for f in _CSV))

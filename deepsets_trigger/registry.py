@@ -33,15 +33,23 @@ class ModelFamily:
         name: the ``model.kind`` value.
         config: dataclass of the ``model`` section (a subclass of ``config.ModelConfig``); its fields
             are the valid keys and its ``validated(cfg)`` the family's rules.
-        build: ``(cfg, dataset) -> keras.Model``, untrained (the seed is set before the call).
+        build: ``(cfg, input_shapes, n_outputs) -> keras.Model``, untrained (the seed is set before
+            the call).
         load_data: ``(cfg) -> Dataset``; ``None``: the core's set loader over ``data.source``.
-        check: ``(keras_model, hls_settings) -> None``, raising ``ToolkitError`` for what the
-            conversion cannot do faithfully; runs before training and before conversion.
+        check: ``(keras_model, hls_settings, hls_config | None) -> None``, raising ``ToolkitError``
+            for what the conversion cannot do faithfully; runs before training and before conversion.
         compare: ``(dataset, output_names, keras_out, firmware_out) -> result fields``; ``None``: the
             core's classification / regression comparison.
         describe: ``(cfg) -> result fields`` describing the architecture (e.g. ``width``).
         custom_objects: ``() -> {name: class}`` the family's saved models need to load.
         opaque_layers: hls4ml layer classes that ``diagnose`` can only trace as one block.
+        hls4ml_extension: ``() -> None`` registering the family's own layers with hls4ml (its
+            Extension API: parser, layer, templates, C++ header); called before every conversion, so
+            it must be idempotent and cheap after the first call (import hls4ml inside it).
+        layer_cost: ``(hls_layer, ctx) -> row | None``, the analytic cost of an hls4ml layer class the
+            core's resource model does not know (``ctx``: ``io_type``, ``clock_period``, ``family``);
+            a row has ``lut, ff, dsp, bram, latency_cycles, ii, bops`` (and ``kernel``); ``None``:
+            not the family's layer.
     """
 
     name: str
@@ -53,6 +61,8 @@ class ModelFamily:
     describe: Callable[[Any], dict[str, Any]] | None = None
     custom_objects: Callable[[], dict[str, Any]] | None = None
     opaque_layers: tuple[str, ...] = ()
+    hls4ml_extension: Callable[[], None] | None = None
+    layer_cost: Callable[[Any, dict[str, Any]], dict[str, Any] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,3 +170,19 @@ def custom_objects() -> dict[str, Any]:
 def opaque_layers() -> set[str]:
     """hls4ml layer classes of registered families that are traced as one block."""
     return {cls for fam in families().values() for cls in fam.opaque_layers}
+
+
+def register_hls4ml_extensions() -> None:
+    """Register every family's own hls4ml layers (``hls4ml_extension``); call before any hls4ml conversion."""
+    for fam in families().values():
+        if fam.hls4ml_extension is not None:
+            fam.hls4ml_extension()
+
+
+def layer_cost(layer: Any, ctx: dict[str, Any]) -> dict[str, Any] | None:
+    """The first family's analytic cost row of an hls4ml layer the core does not model, or ``None``."""
+    for fam in families().values():
+        row = fam.layer_cost(layer, ctx) if fam.layer_cost is not None else None
+        if row is not None:
+            return row
+    return None

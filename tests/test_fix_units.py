@@ -217,6 +217,53 @@ def test_garnet_quantized_transforms_and_weights():
     np.testing.assert_array_equal(rebuilt.get_layer("garnet").get_weights()[0], kernel)
 
 
+def test_interaction_edge_logits():
+    from deepsets_trigger.config import HLSSettings
+
+    def network():
+        return _functional(
+            _keras_layer("nodes", "InputLayer"),
+            _keras_layer("edge_logit", "Dense", "nodes"),
+            _keras_layer("edge_score", "Activation", "edge_logit", activation="sigmoid"),
+        )
+
+    cfg = network()
+    notes = _apply("interaction_edge_logits", cfg, ctx=FixContext(hls=HLSSettings()))
+    assert [item[0] for item in cfg["output_layers"]] == ["edge_logit", "edge_score"]
+    assert "before the sigmoid" in notes[0]
+    assert _apply("interaction_edge_logits", cfg) == []  # already an output
+    kept = network()
+    assert _apply("interaction_edge_logits", kept, ctx=FixContext(hls=HLSSettings(expose_logits=False))) == []
+    assert [item[0] for item in kept["output_layers"]] == ["edge_score"]
+
+
+def test_interaction_types():
+    msg = FixedType(8, 3, signed=False)
+    graph = {
+        "nodes": _layer("nodes", "Input"),
+        "edge_index": _layer("edge_index", "Input"),
+        "edge_mask": _layer("edge_mask", "Input"),
+        "gather_0": _layer("gather_0", "EdgeGather", ["nodes", "edge_index"], input_shape=(32, 3)),
+        "aggregate_0": _layer(
+            "aggregate_0", "EdgeAggregate", ["rel", "edge_index", "edge_mask"], input_type=msg, input_shape=(64, 8)
+        ),
+        "aggregate_1": _layer(
+            "aggregate_1", "EdgeAggregate", ["rel", "edge_index", "edge_mask"], input_type=msg, input_shape=(64, 8)
+        ),
+    }
+    config = {"LayerName": {"aggregate_1": {"Precision": {"accum": "fixed<16,6>"}}}}  # a user's choice: kept
+    notes = _apply("interaction_types", config, graph)
+    layers = config["LayerName"]
+    assert layers["edge_index"]["Precision"]["result"] == "ufixed<5,5>"  # 32 slots: ap_uint<5>
+    assert layers["edge_mask"]["Precision"]["result"] == "ufixed<1,1>" and "nodes" not in layers
+    assert layers["aggregate_0"]["Precision"]["accum"] == "ufixed<14,9>"  # 64 messages: 6 more integer bits
+    assert layers["aggregate_1"]["Precision"]["accum"] == "fixed<16,6>" and len(notes) == 3
+    user = {}
+    _apply("interaction_types", user, graph, ctx=FixContext(user_results={"edge_index"}))
+    assert "edge_index" not in user["LayerName"]
+    assert _apply("interaction_types", {}, {"nodes": graph["nodes"]}) == []  # no gather/aggregate: not applied
+
+
 UNIT_TESTS = {
     "reserved_names": test_reserved_names,
     "standalone_softmax": test_standalone_softmax,
@@ -233,6 +280,8 @@ UNIT_TESTS = {
     "garnet_internal_types": test_garnet_internal_types,
     "garnet_quantized_transforms": test_garnet_quantized_transforms_and_weights,
     "garnet_quantized_weights": test_garnet_quantized_transforms_and_weights,
+    "interaction_edge_logits": test_interaction_edge_logits,
+    "interaction_types": test_interaction_types,
 }
 
 

@@ -24,6 +24,7 @@ from deepsets_trigger.convert.cpp import compile_model, enable_trace, predict, s
 from deepsets_trigger.convert.fixes import FixContext, apply_phase, read_graph
 from deepsets_trigger.convert.hls_config import check_layer_names, model_config, user_result_layers
 from deepsets_trigger.convert.keras_prep import input_quantizer_layer, prepare_keras
+from deepsets_trigger.convert.supported import check_registered
 from deepsets_trigger.data.arrays import as_list
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import captured_output
@@ -31,6 +32,7 @@ from deepsets_trigger.precision import FixedType, from_hls4ml
 
 __all__ = [
     "Conversion",
+    "check_registered",
     "compile_model",
     "convert",
     "enable_trace",
@@ -182,12 +184,14 @@ def convert(
         The :class:`Conversion`, with every fix's note.
 
     Raises:
-        ToolkitError: a rule the conversion cannot honour (named), or a user config naming
-            layers the model does not have.
+        ToolkitError: a rule the conversion cannot honour (named), a layer hls4ml has no converter
+            for, or a user config naming layers the model does not have.
     """
     log = Path(log_path) if log_path is not None else Path(_temporary_log())
+    registry.register_hls4ml_extensions()  # families' own layers, before hls4ml parses anything
     ctx = FixContext(hls=hls, user_config=user_hls_config is not None)
     prepared, outputs, notes = prepare_keras(model, ctx, hls.expose_logits)
+    check_registered(prepared)
     quant_layer = input_quantizer_layer(prepared)
     if hls.bit_exact and quant_layer is None:
         raise ToolkitError(
@@ -215,8 +219,10 @@ def reconvert(
     model: Any, hls_config: dict[str, Any], hls: Any, output_dir: str | Path, log_path: str | Path
 ) -> Conversion:
     """Convert again with a run's final config (``hls4ml_config.yml``): no config fixes, the same firmware."""
+    registry.register_hls4ml_extensions()
     ctx = FixContext(hls=hls, hls_config=hls_config, user_config=True)
     prepared, outputs, notes = prepare_keras(model, ctx, hls.expose_logits)
+    check_registered(prepared)
     hls_model = _hls4ml_convert(prepared, hls_config, hls, Path(output_dir), Path(log_path))
     notes += apply_phase("model", hls_model, ctx=ctx)
     return Conversion(hls_model, prepared, outputs, hls_config, notes, Path(log_path))

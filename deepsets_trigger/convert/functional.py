@@ -27,14 +27,28 @@ def functional_config(model: Any) -> dict[str, Any]:
     return json.loads(json.dumps(model.get_config(), default=_serialise))
 
 
-def model_from_config(cfg: dict[str, Any]) -> Any:
-    """Build a functional model from :func:`functional_config` output (QKeras quantizers revived)."""
+def model_from_config(cfg: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
+    """Build a functional model from :func:`functional_config` output (QKeras quantizers revived).
+
+    ``extra``: more classes by serialised name (e.g. :func:`layer_classes` of the source model).
+    """
     from tensorflow import keras
 
     for layer in cfg["layers"]:
         if str(layer.get("module", "")).startswith("qkeras"):
             layer["config"] = _revive_quantizers(layer["config"])
-    return keras.Model.from_config(cfg, custom_objects=custom_objects())
+    return keras.Model.from_config(cfg, custom_objects={**custom_objects(), **(extra or {})})
+
+
+def layer_classes(model: Any) -> dict[str, type]:
+    """The classes of ``model``'s layers by the name its config stores (``pkg>Name`` when registered).
+
+    A loaded model's classes were accepted when it was loaded (a family's, or a trusted module's
+    with ``--trust-custom-layers``), so rebuilding it may use them: no new code is imported.
+    """
+    from tensorflow import keras
+
+    return {keras.saving.get_registered_name(type(layer)): type(layer) for layer in model.layers}
 
 
 def _serialise(value: Any) -> Any:
@@ -84,7 +98,7 @@ def redirect_inbound(layer_cfg: dict[str, Any], old: str, new: str) -> None:
 
 def rebuild(cfg: dict[str, Any], source: Any, renames: dict[str, str]) -> Any:
     """The model of ``cfg`` with ``source``'s weights, copied by (original) layer name."""
-    rebuilt = model_from_config(cfg)
+    rebuilt = model_from_config(cfg, layer_classes(source))
     for layer in rebuilt.layers:
         if layer.weights:
             layer.set_weights(source.get_layer(renames.get(layer.name, layer.name)).get_weights())

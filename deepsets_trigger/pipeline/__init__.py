@@ -132,6 +132,10 @@ class PointRun:
             return self._failed(exc)
         return None
 
+    def twin_ready(self) -> bool:
+        """Started, and the model's firmware twin could be built (it mirrors every layer)."""
+        return self.state is not None and self.state.emulation.twin is not None
+
     def finish(self) -> dict[str, Any]:
         """Wait for the emulation, compare with Keras, write ``result.json`` and publish the directory."""
         try:

@@ -87,6 +87,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepsets_trigger import registry
 from deepsets_trigger.resources.arithmetic import PartFamily, Products, classify, csd_digits, part_family
 from deepsets_trigger.resources.calibration import CALIBRATION
 from deepsets_trigger.resources.kernels import other_layer, weight_layer
@@ -115,8 +116,8 @@ def estimate(hls_model: Any) -> dict[str, Any]:
         has_weights = layer.weights.get("weight") is not None or layer.get_attr("da_kernel_cost") is not None
         if has_weights and layer.class_name in ESTIMATED:
             row = weight_layer(layer, ctx)
-        else:
-            row = other_layer(layer, ctx)
+        else:  # a layer the core does not model may be a family's (its ``layer_cost``)
+            row = other_layer(layer, ctx) or registry.layer_cost(layer, ctx)
         if row is None:
             missing.append(layer.name)
             layers.append({"layer": layer.name, "class": layer.class_name, "estimate": "not estimated"})

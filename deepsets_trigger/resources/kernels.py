@@ -214,14 +214,14 @@ def _da_layer(
 
 
 def other_layer(layer: Any, ctx: dict[str, Any]) -> dict[str, Any] | None:
-    """A layer without weights (input, activation, softmax, global pooling); ``None`` when not modelled."""
+    """A layer without weights (input, concatenation, activation, softmax, pooling); ``None`` when not modelled."""
     cls = layer.class_name
     out = layer.get_output_variable()
     n_out = int(np.prod(out.shape))
     bits = _width(from_hls4ml(out.type.precision))
     extra = 2 if ctx["io_type"] == "io_stream" else 0
     clock = ctx["clock_period"]
-    if cls == "Input":
+    if cls in ("Input", "Concatenate"):  # io_parallel concatenation copies arrays: wiring (casts not priced)
         return {"dsp": 0, "lut": 0, "ff": 0, "bram": 0, "latency_cycles": 0, "ii": 1, "bops": 0.0}
     if cls in ("Activation", "ReLU"):
         act = layer.get_attr("activation")

@@ -53,7 +53,13 @@ class TrackGraphData:
 def split_graphs(
     arrays: dict[str, np.ndarray], test_fraction: float, val_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Graph indices (train, val, test), shuffled by event so no event straddles two splits."""
+    """Graph indices (train, val, test), shuffled by event so no event straddles two splits.
+
+    ``test_fraction`` 1 puts every graph in test (evaluating an existing model, ``run --model``).
+    """
+    if test_fraction == 1:
+        everything = np.arange(len(arrays["event"]))
+        return everything[:0], everything[:0], everything
     if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
         raise ToolkitError(
             f"test_fraction {test_fraction} and val_fraction {val_fraction} must be in [0, 1) and sum below 1."
