@@ -105,7 +105,7 @@ def test_study_of_widths_and_precisions(study, capsys):
 
     assert main(["report", str(study[0])]) == 0
     plots = {p.stem for p in (study[0] / "plots").glob("*.png")}
-    assert {"accuracy_vs_bits", "ratio_heatmap", "resources_vs_bits", "latency_vs_bits", "pareto"} <= plots
+    assert {"accuracy_vs_bits", "ratio_heatmap", "resources_vs_bits", "latency_vs_bits", "pareto", "roc"} <= plots
 
 
 def test_firmware_types_costs_and_diagnosis_of_a_point(study):

@@ -103,7 +103,7 @@ def firmware_finish(state: FirmwareState, external: External | None, arrays: dic
     result.update(compare(data, conversion.outputs, keras_out, fw))
     if len(conversion.outputs) > 1:
         result["outputs"] = compare_outputs(conversion.outputs, keras_out, fw)
-    _save_predictions(state.stage / "predictions.npz", data, keras_out[-1], fw[-1])
+    _save_predictions(state.stage / "predictions.npz", data, keras_out, fw)
     if external is not None and external.expected is not None:
         expected = read_expected(external.expected, len(fw[-1]), fw[-1].shape[1], arrays.get("expected"))
         result.update(compare_expected(fw[-1], expected))
@@ -183,10 +183,15 @@ def _resources(cfg: Config, model: Any, conversion: Any, stage: Path, timer: Tim
     return resources
 
 
-def _save_predictions(path: Path, data: Dataset, keras_out: np.ndarray, fw_out: np.ndarray) -> None:
-    """Outputs of both on the test samples (for ROC curves and later diagnostics)."""
-    arrays = {"keras": keras_out.astype(np.float32), "firmware": fw_out.astype(np.float32)}
+def _save_predictions(path: Path, data: Dataset, keras_out: list[np.ndarray], fw_out: list[np.ndarray]) -> None:
+    """Outputs of both on the test samples (ROC curves, later diagnostics): the classifying head's."""
+    head = -1
+    if "classification" in data.heads and len(keras_out) == len(data.heads):
+        head = data.heads.index("classification")
+    arrays = {"keras": keras_out[head].astype(np.float32), "firmware": fw_out[head].astype(np.float32)}
     if data.y_test is not None:
-        y = data.y_test[0] if isinstance(data.y_test, list) else data.y_test
+        y = data.y_test[max(head, 0)] if isinstance(data.y_test, list) else data.y_test
         arrays["y"] = np.asarray(y, dtype=np.float32)
+    if data.class_names:
+        arrays["class_names"] = np.asarray(data.class_names, dtype=str)
     np.savez_compressed(path, **arrays)
