@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.emulate import activation, dense, inputs, normalization, pooling  # noqa: F401  (registration)
+from deepsets_trigger.emulate import activation, dense, inputs, merge, normalization, pooling  # noqa: F401  (registration)
 from deepsets_trigger.emulate.fixed import to_float32
 from deepsets_trigger.emulate.registry import HANDLERS, BuildContext, Step, TwinUnsupported, type_problem
 
