@@ -15,7 +15,7 @@ import numpy as np
 
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import write_text_atomic
-from deepsets_trigger.report.roc import plot_roc
+from deepsets_trigger.report.roc import plot_roc, roc_curve  # noqa: F401  (public: ROC points of any scores)
 from deepsets_trigger.study import load_results
 
 RESOURCES = ("lut", "ff", "dsp", "bram")
