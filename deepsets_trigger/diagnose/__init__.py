@@ -69,7 +69,7 @@ def diagnose(conversion: Any, x: Any, work: Path | None = None) -> tuple[dict[st
             kind = "twin" if twin is not None else "cpp"
             attribution = counterfactuals(conversion, x, outputs, keras_logits, kind, Path(tmp))
     record = {
-        **verdict(reports, attribution),
+        **verdict(reports, attribution, n_samples(x)),
         "n_samples": n_samples(x),
         "emulator": "twin" if twin is not None else "cpp",
         "twin_check": check,

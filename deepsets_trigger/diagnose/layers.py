@@ -58,6 +58,7 @@ class LayerReport:
     type_max: float | None = None
     truncated_fraction: float = 0.0
     accumulator_overflow_fraction: float = 0.0
+    decision_flips: int | None = None  # a softmax: samples whose argmax its tables change (same inputs)
     detail: str = ""
     keras_values: np.ndarray | None = field(default=None, repr=False)
 
@@ -144,6 +145,8 @@ def compare_layers(
         weights = _weights_differ(layer, keras_layers[kname]) if kname in keras_layers else ""
         fw_in = firmware.get(parent or "")
         split = _softmax_split(firmware[layer.name], fw_in, report.keras_values) if _is_softmax(layer) else None
+        if split is not None:
+            report.decision_flips = int(np.sum(firmware[layer.name].argmax(axis=1) != fw_in.argmax(axis=1)))
         table_error = split[0] if split and split[0] >= split[1] else None
         _assign_cause(report, layer, t, weights, accum_detail, previous_rel, table_error)
         previous_rel = max(previous_rel, report.relative_error)
@@ -208,7 +211,8 @@ def _assign_cause(
         report.cause = "softmax table"
         report.detail = (
             f"fed the firmware's own logits (so its inputs agree to the bit), the probabilities differ from the "
-            f"exact softmax of those logits by up to {table_error:.3g} (from Keras' by {report.max_abs_diff:.3g}): "
+            f"exact softmax of those logits by up to {table_error:.3g} (from Keras' by {report.max_abs_diff:.3g}) "
+            f"and the tables change {report.decision_flips} decisions: "
             f"exp table "
             f"{layer.get_attr('exp_table_size', layer.get_attr('table_size'))} × {_type_of(layer, 'exp_table_t')}, "
             f"inverse table {layer.get_attr('inv_table_size', layer.get_attr('table_size'))} × "

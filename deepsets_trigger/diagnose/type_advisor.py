@@ -2,11 +2,12 @@
 
 A QAT model's weights and activations are fixed by its QKeras quantizers; what the firmware
 adds is the rounding of every ``accum_t``/``result_t`` in between (hls4ml's defaults, or a
-user's YAML). The advisor starts from every such layer exact (:func:`.retype.exact_types`:
+user's YAML). The Input keeps its configured type (the interface to what feeds the firmware).
+The advisor starts from every other such layer exact (:func:`.retype.exact_types`:
 integer bits from a bound over every possible input, so nothing can overflow; fractional bits
 that make every product and sum exact) and, layer by layer in firmware order, removes
-fractional bits (bisection) while the firmware still reproduces the exact model's logits bit
-for bit on the samples — or, with ``target_agreement``, while the logit agreement with Keras
+fractional bits (bisection) while the firmware still reproduces the logits of that exact model
+(from the configured input) bit for bit on the samples — or, with ``target_agreement``, while the logit agreement with Keras
 stays at or above it. Each candidate is one re-typing and one emulation (the firmware twin when
 it is verified on this model). The proposal is then written as ``advised_hls4ml_config.yml``
 (every layer's types explicit), converted again from that file, compiled, and its C++
@@ -70,7 +71,8 @@ def search_types(emulate: Emulator, keras_logits: np.ndarray, target: float | No
     """The advised ``{layer: {accum|result: type}}`` (see the module docstring) and the layers searched."""
     hls_model = emulate.conversion.hls_model
     typed = quantizer_typed(hls_model, emulate.conversion.keras_model)
-    names = candidates(hls_model, typed)
+    # the Input's type is the interface to what feeds the firmware: kept as configured
+    names = [n for n in candidates(hls_model, typed) if hls_model.graph[n].class_name != "Input"]
     plan = exact_plan(hls_model, names, typed)
     search = _Search(emulate, keras_logits, target)
     search.reference = emulate(plan)[0]
@@ -108,6 +110,13 @@ def advised_config(conversion: Any, plan: Plan) -> dict[str, Any]:
                 section["Precision"] = {} if section.get("Precision") is None else {"result": section["Precision"]}
             for kind, t in layer_types(layer).items():
                 section["Precision"][kind] = t.hls()
+            # hls4ml removes the linear pass-through it inserts only when it casts nothing: it must
+            # take its producer's new type, else it would cast back to the model default
+            linear = (config.get("LayerName") or {}).get(f"{layer.name}_linear")
+            if isinstance(linear, dict) and f"{layer.name}_linear" not in conversion.hls_model.graph:
+                linear.setdefault("Precision", {})
+                if isinstance(linear["Precision"], dict) and "result" in layer_types(layer):
+                    linear["Precision"]["result"] = layer_types(layer)["result"].hls()
     return config
 
 

@@ -1,10 +1,11 @@
 """The diagnosis: the traced firmware (twin-verified when possible), the counterfactuals, the culprit.
 
 Order of certainty: a layer whose weights are not the quantized Keras weights (no type change
-can fix it), or a softmax whose tables are wrong on its own inputs (see :mod:`.layers`); else
-the set of layers whose exact re-emulation recovers the logit agreement (:mod:`.attribution`),
-named with its own overflow cause (``wrap``, ``saturate``, ``accumulator``) or ``rounding``;
-else the first overflow-type cause or precision jump, as :func:`.layers.culprit` finds them.
+can fix it); a softmax whose tables are wrong on its own inputs (see :mod:`.layers`) and change
+at least as many decisions as the logits' error does; else the set of layers whose exact
+re-emulation recovers the logit agreement (:mod:`.attribution`), named with its own overflow
+cause (``wrap``, ``saturate``, ``accumulator``) or ``rounding``; else the first overflow-type
+cause, softmax table or precision jump, as :func:`.layers.culprit` finds them.
 """
 
 from __future__ import annotations
@@ -64,19 +65,32 @@ def counterfactuals(
     return attribute(Emulator(conversion, x, kind, work), keras_logits, outputs[0], typed)
 
 
-def verdict(reports: list[LayerReport], attribution: Attribution | None) -> dict[str, Any]:
-    """``{culprit_layer, culprit_hls_layer, culprit_layers, cause, explanation}`` (see the module docstring)."""
-    # certain and local first: weights no type can fix, a softmax table wrong on the bit-equal inputs
-    certain = [r for r in reports if r.cause in ("weights", "softmax table")]
-    if not certain and attribution is not None and attribution.gain > 0:
+def verdict(reports: list[LayerReport], attribution: Attribution | None, n: int) -> dict[str, Any]:
+    """``{culprit_layer, culprit_hls_layer, culprit_layers, cause, explanation}`` of ``n`` samples.
+
+    See the module docstring for the order.
+    """
+    broken = [r for r in reports if r.cause == "weights"]  # no type change can fix these
+    table = next((r for r in reports if r.cause == "softmax table"), None)
+    logit_flips = round((1 - attribution.baseline["agreement"]) * n) if attribution is not None else 0
+    # decisions first: the tables are the culprit when they change at least as many decisions (argmax
+    # of the same logits) as the logits' own error does; wrong probability values that change fewer
+    # stay a finding on the softmax row
+    tables_first = table is not None and (table.decision_flips or 0) >= max(logit_flips, 1)
+    if not broken and not tables_first and attribution is not None and attribution.gain > 0:
         return _rounding_verdict(reports, attribution)
-    found = certain[0] if certain else culprit(reports)
+    found = broken[0] if broken else table if tables_first else culprit(reports)
+    also = ""
+    if found is table and table is not None and logit_flips:
+        also = f"; the logits' own error changes {logit_flips} (see the counterfactuals)"
     return {
         "culprit_layer": found.keras_layer if found else None,
         "culprit_hls_layer": found.hls_layer if found else None,
         "culprit_layers": [found.hls_layer] if found else [],
         "cause": found.cause if found else None,
-        "explanation": found.detail if found else "no layer leaves its type's range and no error jump was found",
+        "explanation": (found.detail + also)
+        if found
+        else "no layer leaves its type's range and no error jump was found",
     }
 
 
