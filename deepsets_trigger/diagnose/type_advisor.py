@@ -3,15 +3,15 @@
 A QAT model's weights and activations are fixed by its QKeras quantizers; what the firmware
 adds is the rounding of every ``accum_t``/``result_t`` in between (hls4ml's defaults, or a
 user's YAML). The Input keeps its configured type (the interface to what feeds the firmware).
-The advisor starts from every other such layer exact (:func:`.retype.exact_types`:
-integer bits from a bound over every possible input, so nothing can overflow; fractional bits
-that make every product and sum exact) and, layer by layer in firmware order, removes
-fractional bits (bisection) while the firmware still reproduces the logits of that exact model
-(from the configured input) bit for bit on the samples — or, with ``target_agreement``, while the logit agreement with Keras
-stays at or above it. Each candidate is one re-typing and one emulation (the firmware twin when
-it is verified on this model). The proposal is then written as ``advised_hls4ml_config.yml``
-(every layer's types explicit), converted again from that file, compiled, and its C++
-outputs give the reported numbers (and check the twin once more).
+The advisor starts from every other such layer exact (:func:`.retype.exact_types`: integer
+bits from a bound over every possible input, so nothing can overflow; fractional bits that make
+every product and sum exact) and, layer by layer in firmware order, removes fractional bits
+(bisection) while the firmware still reproduces that exact model's logits bit for bit on the
+samples — or, with ``target_agreement``, while the logit agreement with Keras stays at or
+above it. Each candidate is one re-typing and one emulation (the firmware twin when it is
+verified on this model). The proposal is then written as ``advised_hls4ml_config.yml`` (every
+layer's types explicit), converted again from that file, compiled, and its C++ outputs give the
+reported numbers (and check the twin once more).
 """
 
 from __future__ import annotations
