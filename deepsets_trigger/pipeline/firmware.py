@@ -161,7 +161,7 @@ def _convert(
         )
     yml = yaml.safe_dump(plain(conversion.hls_config), sort_keys=False)
     write_text_atomic(stage / "hls4ml_config.yml", yml)
-    return conversion, (hls_user.notes if hls_user else []) + conversion.notes
+    return conversion, (hls_user.notes if hls_user else []) + list(precision.notes) + conversion.notes
 
 
 def _resources(cfg: Config, model: Any, conversion: Any, stage: Path, timer: Timer, notes: list[str]) -> dict:
