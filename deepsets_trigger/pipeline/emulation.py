@@ -6,7 +6,8 @@ for bit); ``verify`` is ``check`` with a quick (unoptimised, parallel) build, fo
 verifying points; ``twin`` runs only the twin — a study uses it for the points of a trained model whose
 twin another point verified. ``hls.emulator: cpp`` always means ``cpp``; ``auto`` and ``twin``
 check when the point compiles. With ``twin``, a layer the twin cannot mirror is an error, and the
-reported numbers are the twin's (verified, or the point fails).
+reported numbers are the twin's (verified, or the point fails); with ``auto``, a ``twin`` point whose
+firmware the twin cannot mirror (another strategy of the same trained model, say) is compiled.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def start_emulation(cfg: Config, conversion: Any, timer: Any, plan: str) -> Star
     """Build the twin and start the C++ build the plan needs (a ``verify`` build runs in the background)."""
     twin, why_not = twin_of(cfg, conversion.hls_model) if plan != "cpp" else (None, None)
     if twin is None and plan == "twin":
-        raise RuntimeError(f"the twin was asked for a model it cannot mirror: {why_not}")
+        if cfg.hls.emulator == "twin":
+            raise RuntimeError(f"the twin was asked for a model it cannot mirror: {why_not}")
+        plan = "check"  # this point's firmware differs from the verified points' (e.g. another strategy)
     build = None
     if plan != "twin":
         with timer("compile_s"):
