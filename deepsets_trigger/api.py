@@ -260,6 +260,7 @@ def hls_model_of(run_dir: str | Path, work_dir: str | Path) -> Any:
     """
     from deepsets_trigger.diagnose import load_run as load_converted
 
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
     return load_converted(run_dir, Path(work_dir))[2].hls_model
 
 

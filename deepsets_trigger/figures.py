@@ -49,6 +49,7 @@ def roc_overlay(
     class_names: Sequence[str] = (),
     ax: Any = None,
     title: str | None = None,
+    colors: Sequence[str] = (),
 ) -> Any:
     """One-vs-rest ROC curve per class: Keras solid, firmware dashed, both AUCs (Keras / firmware) in the legend.
 
@@ -61,12 +62,14 @@ def roc_overlay(
         class_names: a name per class (default ``class 0``, ...).
         ax: the axes to draw into (default: a new figure).
         title: the axes title.
+        colors: a colour per class (default ``C0``, ``C1``, ...), e.g. to overlay several models.
 
     Returns:
         The figure.
     """
     y, keras, firmware = (np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (y, keras, firmware))
     names = list(class_names) or [f"class {k}" for k in range(y.shape[1])]
+    colors = list(colors) or [f"C{k}" for k in range(y.shape[1])]
     fig, ax = _axes(ax)
     for k in range(y.shape[1]):
         truth = y[:, k] > 0.5
@@ -74,10 +77,11 @@ def roc_overlay(
         for scores, style in ((keras, "-"), (firmware, "--")):
             fpr, tpr = roc_curve(truth, scores[:, k])
             aucs.append(roc_auc(truth, scores[:, k]))
-            ax.plot(tpr, fpr, style, color=f"C{k}")
-        ax.plot([], [], "-", color=f"C{k}", linewidth=6, label=f"{names[k]}: AUC {aucs[0]:.4f} / {aucs[1]:.4f}")
-    ax.plot([], [], "-", color="black", label="Keras (AUC first)")
-    ax.plot([], [], "--", color="black", label="firmware (AUC second)")
+            ax.plot(tpr, fpr, style, color=colors[k])
+        ax.plot([], [], "-", color=colors[k], linewidth=6, label=f"{names[k]}: AUC {aucs[0]:.4f} / {aucs[1]:.4f}")
+    if not any(h.get_label().startswith("Keras (AUC") for h in ax.get_lines()):  # once per axes
+        ax.plot([], [], "-", color="black", label="Keras (AUC first)")
+        ax.plot([], [], "--", color="black", label="firmware (AUC second)")
     ax.set_yscale("log")
     ax.set_ylim(1e-3, 1.05)
     ax.set_xlim(0, 1)
