@@ -12,6 +12,8 @@ wall time per notebook, and a closing ``N passed, M failed`` line.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,7 +37,7 @@ def execute(path: Path, write: bool, timeout: int) -> tuple[bool, float, str]:
         client.execute()
         ok, error = True, ""
     except CellExecutionError as exc:
-        ok, error = False, str(exc).strip().splitlines()[-1]
+        ok, error = False, re.sub(r"\x1b\[[0-9;]*m", "", str(exc).strip().splitlines()[-1])  # no terminal colours
     wall = time.perf_counter() - start
     if write and ok:
         nbformat.write(nb, path)
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="do not write the outputs back (CI)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the kernels inherit it: no TensorFlow start-up chatter
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
     if not paths:
         print("no notebooks found", file=sys.stderr)
