@@ -126,8 +126,9 @@ def train(model: Any, data: Dataset, cfg: Config, progress: bool = False) -> tup
 class Run:
     """A ``run`` output directory read back: the record, the outputs of both sides, the resources.
 
-    ``keras`` and ``firmware`` are the outputs on the test samples (the last output of the model:
-    probabilities, a score or a regression value), ``y`` the labels when the data have them;
+    ``keras`` and ``firmware`` are the outputs on the test samples (the classifying head's, else the
+    model's last output: probabilities, a score or a regression value), ``y`` its labels when the data
+    have them;
     ``arrays`` holds everything of ``predictions.npz`` (per output of a multi-output model
     ``keras_<name>``/``firmware_<name>``/``y_<name>``, and test extras such as ``energy_test``).
     """

@@ -142,7 +142,9 @@ class QuantizationConfig(Section):
     A_H: int | None = None
     A_O: int | None = None
     input_precision: str = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
-    ptq_integer_bits: int = 6  # PTQ with ``bits``: ap_fixed<bits, min(bits, ptq_integer_bits)>
+    # PTQ with ``bits: W``: None → each layer's integer bits from the calibration ranges (weights,
+    # biases and results separately); an int I → ap_fixed<W, min(W, I)> for every layer
+    ptq_integer_bits: int | None = None
 
     def validated(self, cfg: Config) -> QuantizationConfig:
         if self.mode == "qat" and self.precision is not None:
@@ -155,7 +157,7 @@ class QuantizationConfig(Section):
             if any(w is not None for w in [*widths, self.A_O]):
                 raise ToolkitError(
                     f"quantization: per-tensor bit widths are for mode qat; for mode {self.mode} write "
-                    "precision: 'ap_fixed<W,I>' (or bits: W for ap_fixed<W, ptq_integer_bits>)."
+                    "precision: 'ap_fixed<W,I>' (or bits: W, integer bits per layer from the data)."
                 )
             if self.bits is not None and self.precision is not None:
                 raise ToolkitError("quantization: give either bits or precision for PTQ, not both.")
@@ -264,6 +266,7 @@ class Config:
         for key, default in (("resource_source", "analytic"), ("emulator", "auto")):
             if payload["hls"][key] == default:
                 payload["hls"].pop(key)  # added later: keeps earlier studies' hashes
+        _legacy_ptq_integer_bits(payload["quantization"])
         return stable_hash(payload)
 
     def train_hash(self) -> str:
@@ -274,7 +277,16 @@ class Config:
         payload["train"].pop("verbose", None)
         if self.quantization.mode != "qat":
             payload["quantization"] = {"mode": "float"}
+        else:
+            _legacy_ptq_integer_bits(payload["quantization"])
         return stable_hash(payload)
+
+
+def _legacy_ptq_integer_bits(quantization: dict[str, Any]) -> None:
+    """Where ``ptq_integer_bits`` changes nothing (QAT, an explicit PTQ precision) it is hashed as its
+    former default 6: those points keep the hashes (and cached models) of earlier studies."""
+    if quantization.get("ptq_integer_bits") is None and (quantization["mode"] == "qat" or quantization["bits"] is None):
+        quantization["ptq_integer_bits"] = 6
 
 
 def stable_hash(payload: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.evaluate import roc_auc
-from deepsets_trigger.report import roc_curve
+from deepsets_trigger.report.roc import roc_curve, roc_sets
 
 __all__ = ["roc_overlay", "use_style", "weight_histograms"]
 
@@ -56,10 +56,11 @@ def roc_overlay(
     Drawn as in the hls4ml tutorials: signal efficiency (x) against background efficiency (log y).
 
     Args:
-        y: labels, one-hot ``(N, C)`` or 0/1 ``(N,)``/``(N, 1)`` for one score.
-        keras: the Keras scores, same shape as ``y``.
-        firmware: the firmware scores, same shape as ``y``.
-        class_names: a name per class (default ``class 0``, ...).
+        y: labels, one-hot ``(N, C)``, or 0/1 of one score per sample or slot with ``-1`` for padding
+            slots to leave out (edge classifiers); see :func:`deepsets_trigger.report.roc.roc_sets`.
+        keras: the Keras scores, the shape of ``y``.
+        firmware: the firmware scores, the shape of ``y``.
+        class_names: a name per class (one-hot), or the positive class's name (binary).
         ax: the axes to draw into (default: a new figure).
         title: the axes title.
         colors: a colour per class (default ``C0``, ``C1``, ...), e.g. to overlay several models.
@@ -67,18 +68,16 @@ def roc_overlay(
     Returns:
         The figure.
     """
-    y, keras, firmware = (np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (y, keras, firmware))
-    names = list(class_names) or [f"class {k}" for k in range(y.shape[1])]
-    colors = list(colors) or [f"C{k}" for k in range(y.shape[1])]
+    sets = roc_sets(y, keras, firmware, tuple(class_names))
+    colors = list(colors) or [f"C{k}" for k in range(len(sets))]
     fig, ax = _axes(ax)
-    for k in range(y.shape[1]):
-        truth = y[:, k] > 0.5
+    for k, (name, truth, keras_score, firmware_score) in enumerate(sets):
         aucs = []
-        for scores, style in ((keras, "-"), (firmware, "--")):
-            fpr, tpr = roc_curve(truth, scores[:, k])
-            aucs.append(roc_auc(truth, scores[:, k]))
+        for scores, style in ((keras_score, "-"), (firmware_score, "--")):
+            fpr, tpr = roc_curve(truth, scores)
+            aucs.append(roc_auc(truth, scores))
             ax.plot(tpr, fpr, style, color=colors[k])
-        ax.plot([], [], "-", color=colors[k], linewidth=6, label=f"{names[k]}: AUC {aucs[0]:.4f} / {aucs[1]:.4f}")
+        ax.plot([], [], "-", color=colors[k], linewidth=6, label=f"{name}: AUC {aucs[0]:.4f} / {aucs[1]:.4f}")
     if not any(h.get_label().startswith("Keras (AUC") for h in ax.get_lines()):  # once per axes
         ax.plot([], [], "-", color="black", label="Keras (AUC first)")
         ax.plot([], [], "--", color="black", label="firmware (AUC second)")

@@ -14,6 +14,7 @@ from typing import Any
 from deepsets_trigger.precision import FixedType, parse_precision
 
 DEFAULT_BITS = 8
+PLACEHOLDER_INTEGER_BITS = 6  # data-derived PTQ before the calibration ranges are known
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,14 @@ def input_quantizer(input_type: FixedType) -> Any:
 def ptq_layer_precisions(q: Any) -> tuple[FixedType, dict[str, dict[str, FixedType]]]:
     """Split a PTQ spec into (default type, {layer: {weight|bias|result|accum: type}}).
 
-    ``bits: W`` (a grid axis shared with QAT) means ``ap_fixed<W, min(W, ptq_integer_bits)>``.
+    ``bits: W`` (a grid axis shared with QAT) means ``ap_fixed<W, min(W, ptq_integer_bits)>``; with
+    ``ptq_integer_bits: null`` the integer bits come per layer from the data (:func:`calibrated`),
+    and until then the default type holds :data:`PLACEHOLDER_INTEGER_BITS`.
     """
     precision = q.precision
     if precision is None and q.bits is not None:
-        return FixedType(q.bits, min(q.bits, q.ptq_integer_bits)), {}
+        integer = PLACEHOLDER_INTEGER_BITS if q.ptq_integer_bits is None else q.ptq_integer_bits
+        return FixedType(q.bits, min(q.bits, integer)), {}
     if precision is None:
         return parse_precision("ap_fixed<16,6>"), {}
     if isinstance(precision, str):
@@ -104,6 +108,37 @@ class Precision:
     weight_bits: int | None
     activation_bits: int | None
     integer_bits: int | None
+    calibrate: bool = False  # PTQ bits W: integer bits per layer from the calibration ranges (calibrated())
+    notes: tuple[str, ...] = ()
+
+
+def calibrated(precision: Precision, bits: dict[str, dict[str, int]]) -> Precision:
+    """``precision`` (PTQ at W bits) with each layer's integer bits from ``bits``.
+
+    Args:
+        precision: a :class:`Precision` with ``calibrate`` set.
+        bits: ``{layer: {weight|bias|result: I}}`` (sign included), e.g. from the calibration ranges.
+
+    Returns:
+        Per-layer ``ap_fixed<W, min(W, I)>`` for weights, biases and results separately; the default
+        type (layers hls4ml inserts) takes the largest result I; a note lists every layer's I.
+    """
+    import dataclasses
+
+    w = precision.default.width
+    layers = {name: {kind: FixedType(w, min(w, i)) for kind, i in kinds.items()} for name, kinds in bits.items()}
+    results = [kinds["result"] for kinds in bits.values() if "result" in kinds]
+    default = FixedType(w, min(w, max(results))) if results else precision.default
+    listed = "; ".join(
+        f"{name} " + ", ".join(f"{kind} {t.integer}" for kind, t in kinds.items()) for name, kinds in layers.items()
+    )
+    note = (
+        f"PTQ ap_fixed<{w},I>: integer bits I per layer from the calibration ranges "
+        f"(quantization.ptq_integer_bits: null): {listed}"
+    )
+    return dataclasses.replace(
+        precision, default=default, layers=layers, integer_bits=default.integer, calibrate=False, notes=(note,)
+    )
 
 
 def is_qkeras(model: Any) -> bool:
@@ -145,4 +180,5 @@ def firmware_precision(
         return Precision("ptq", user_default, {}, user_default.width, user_default.width, user_default.integer)
     default, layers = ptq_layer_precisions(q)
     mode = "float" if q.mode == "float" else "ptq"
-    return Precision(mode, default, layers, default.width, default.width, default.integer)
+    calibrate = q.precision is None and q.bits is not None and q.ptq_integer_bits is None
+    return Precision(mode, default, layers, default.width, default.width, default.integer, calibrate)

@@ -7,13 +7,32 @@ from typing import Any
 
 from deepsets_trigger.errors import ToolkitError
 
+# Local tags hls4ml's writers emit (``hls4ml/writer/*_writer.py``: ``write_yml`` represents the Keras
+# model as ``KerasModel: !keras_model 'path'``; hls4ml's own reader would *load* that model). Read as
+# the plain string they tag: the toolkit never follows them. ``!!python/...`` stays refused.
+HLS4ML_TAGS = ("!keras_model",)
 
-def _strict_loader() -> type:
-    """``yaml.SafeLoader`` that refuses duplicate keys (YAML lets the last one win silently)."""
+
+def _strict_loader(plain_tags: tuple[str, ...] = ()) -> type:
+    """``yaml.SafeLoader`` that refuses duplicate keys (YAML lets the last one win silently).
+
+    Args:
+        plain_tags: local tags whose scalar is read as a plain string (nothing is constructed).
+    """
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
         pass
+
+    def plain(loader: Any, node: Any) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.tag} must tag a single value (a path)", node.start_mark
+            )
+        return str(loader.construct_scalar(node))
+
+    for tag in plain_tags:
+        StrictLoader.add_constructor(tag, plain)
 
     def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -28,6 +47,11 @@ def _strict_loader() -> type:
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     return StrictLoader
+
+
+def hls4ml_loader() -> type:
+    """The strict loader for hls4ml YAMLs: :data:`HLS4ML_TAGS` read as plain strings."""
+    return _strict_loader(HLS4ML_TAGS)
 
 
 def parse_yaml(text: str, where: str, loader: type | None = None) -> Any:

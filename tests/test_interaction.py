@@ -99,13 +99,15 @@ def test_study_of_widths_and_precisions(study, capsys):
         assert abs(ptq16["efficiency_firmware"] - ptq16["efficiency_keras"]) <= 0.005  # measured ≤ 0.0018
         ptq10 = _point(study, "ptq", width, 10)[1]
         assert 0.9 <= ptq10["logit_agreement"] < ptq16["logit_agreement"]  # measured 0.984 (w4), 0.938 (w8)
+    checked = [r["twin_check"] for r in (_point(study, *k)[1] for k in study[1]) if r.get("twin_check")]
+    assert len(checked) == 6 and all(c["mismatched_samples"] == 0 for c in checked)  # 664 graphs each
     best = _point(study, "qat", 8, 8)[1]
     assert best["auc_keras"] >= 0.80 and best["efficiency_keras"] >= 0.8  # measured 0.828, 0.844 (purity 0.826)
     assert all(r["lut"] and r["latency_cycles"] for r in (_point(study, *k)[1] for k in study[1]))
 
     assert main(["report", str(study[0])]) == 0
     plots = {p.stem for p in (study[0] / "plots").glob("*.png")}
-    assert {"accuracy_vs_bits", "ratio_heatmap", "resources_vs_bits", "latency_vs_bits", "pareto"} <= plots
+    assert {"accuracy_vs_bits", "ratio_heatmap", "resources_vs_bits", "latency_vs_bits", "pareto", "roc"} <= plots
 
 
 def test_firmware_types_costs_and_diagnosis_of_a_point(study):
@@ -234,13 +236,13 @@ def test_custom_layers_through_run_and_without_registration(tmp_path, capsys):
 def test_aggregation_accumulator_cannot_overflow(tmp_path):
     """A node receiving all 64 edges: hls4ml's default (the model precision) wraps, the derived type does not.
 
-    The firmware twin does not mirror the IN layers: ``unsupported_layers`` names them (C++ instead).
+    The firmware twin mirrors all four layers bit for bit, the wrapping accumulator included.
     """
     from qkeras import QActivation, quantized_relu
     from tensorflow import keras
 
     from deepsets_trigger.convert import compile_model, convert, predict
-    from deepsets_trigger.emulate import unsupported_layers
+    from deepsets_trigger.emulate import build_twin, compare
     from deepsets_trigger.precision import parse_precision
     from gnn_keras.interaction.layers import EdgeAggregate, EdgeGather
 
@@ -286,8 +288,9 @@ def test_aggregation_accumulator_cannot_overflow(tmp_path):
     np.testing.assert_array_equal(toolkit, keras_out[1])  # exact sums, also at degree 64 (≈ 250)
     np.testing.assert_array_equal(mean, keras_out[2])  # mean: exact sum × reciprocal table, one rounding
     np.testing.assert_array_equal(gathered, keras_out[3])
-    missing = {problem.split(":")[0] for problem in unsupported_layers(conversion.hls_model)}
-    assert {"gather (EdgeGather)", "toolkit (EdgeAggregate)"} <= missing
+    twin = build_twin(conversion.hls_model)
+    assert "edge by edge" in twin.plans["plain"] and "one exact sum" in twin.plans["toolkit"]
+    assert compare(twin.predict(x), [plain, toolkit, mean, gathered])["mismatched_samples"] == 0
     hub = np.zeros((n, n_nodes, width), bool)
     hub[:20, 3] = True
     wrong = np.abs(plain - keras_out[0]) > 0

@@ -53,3 +53,32 @@ def test_ranges():
 def test_integer_bits_hold_the_range(max_abs, bits):
     assert integer_bits_for(max_abs) == bits
     assert FixedType(bits + 8, bits).max_value >= max_abs or max_abs == 2 ** (bits - 1)
+
+
+def test_ptq_bits_take_integer_bits_per_layer_from_the_data():
+    from deepsets_trigger.config import config_from_dict
+    from deepsets_trigger.quantize import calibrated, firmware_precision
+
+    q = config_from_dict({"quantization": {"mode": "ptq", "bits": 6}}).quantization
+    precision = firmware_precision(q)
+    assert q.ptq_integer_bits is None and precision.calibrate
+    bits = {"phi_0": {"weight": 1, "bias": 1, "result": 4}, "pool": {"result": 3}, "logits": {"weight": 2, "bias": 1}}
+    done = calibrated(precision, bits)
+    assert done.layers["phi_0"] == {"weight": FixedType(6, 1), "bias": FixedType(6, 1), "result": FixedType(6, 4)}
+    assert done.layers["logits"] == {"weight": FixedType(6, 2), "bias": FixedType(6, 1)}  # result: the logits fix
+    assert done.default == FixedType(6, 4) and done.integer_bits == 4 and not done.calibrate
+    assert "phi_0 weight 1, bias 1, result 4; pool result 3" in done.notes[0]
+    old = config_from_dict({"quantization": {"mode": "ptq", "bits": 4, "ptq_integer_bits": 6}}).quantization
+    assert firmware_precision(old).default == FixedType(4, 4) and not firmware_precision(old).calibrate
+
+
+def test_ptq_integer_bits_keeps_the_hashes_of_points_it_does_not_change():
+    from deepsets_trigger.config import config_from_dict
+
+    for quantization in ({"mode": "qat", "bits": 6}, {"mode": "ptq", "precision": "ap_fixed<8,3>"}):
+        default = config_from_dict({"quantization": quantization})
+        explicit = config_from_dict({"quantization": {**quantization, "ptq_integer_bits": 6}})
+        assert default.point_hash() == explicit.point_hash() and default.train_hash() == explicit.train_hash()
+    ptq = config_from_dict({"quantization": {"mode": "ptq", "bits": 6}})
+    old = config_from_dict({"quantization": {"mode": "ptq", "bits": 6, "ptq_integer_bits": 6}})
+    assert ptq.point_hash() != old.point_hash()  # its firmware changes: a new point

@@ -17,13 +17,30 @@ from typing import Any
 from deepsets_trigger.config import read_yaml_mapping
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.precision import FixedType, parse_precision
+from deepsets_trigger.yaml_io import hls4ml_loader
 
 # hls4ml-1.0 keys that 1.3.0 rejects: key -> (value it rejects or None for any, why)
 _REJECTED = {
     "ConvImplementation": ("Pointwise", "hls4ml 1.3.0 picks its pointwise kernel for k=1 convolutions itself"),
 }
-_TOP_LEVEL = {"Part", "XilinxPart", "Backend", "ClockPeriod", "IOType", "ProjectName"}
-_IGNORED_TOP_LEVEL = {"KerasJson", "KerasH5", "KerasModel", "OutputDir", "InputData", "OutputPredictions"}
+_TOP_LEVEL = ("Part", "XilinxPart", "Backend", "ClockPeriod", "IOType", "ProjectName")
+# keys of a full project YAML (hls4ml's write() emits all of them) that are never applied: none of
+# their paths is read or written, every output goes under --out
+_MODEL_PATHS = "the model is the one given with --model, this path is never read"
+_IGNORED_TOP_LEVEL = {
+    "KerasModel": _MODEL_PATHS,
+    "KerasJson": _MODEL_PATHS,
+    "KerasH5": _MODEL_PATHS,
+    "OutputDir": "the project is written under --out (hls4ml_prj/), never there",
+    "InputData": "the inputs are --inputs or the data config's, this path is never read",
+    "OutputPredictions": "the outputs are compared with Keras (and --expected), this path is never read",
+    "InputShapes": "hls4ml derives it from the model",
+    "OutputShapes": "hls4ml derives it from the model",
+    "Stamp": "hls4ml makes a new one per build",
+    "Version": "the firmware version string of the written project",
+    "WriterConfig": "the toolkit writes the project with hls4ml's defaults",
+    "ClockUncertainty": "used only by C synthesis, which takes hls4ml's default",
+}
 _NO_PRECISION = ("Input", "InputLayer", "Softmax", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
 # what hls4ml 1.3.0 reads from HLSConfig.Model (hls4ml/model/graph.py, converters/__init__.py)
 MODEL_KEYS = (
@@ -46,20 +63,57 @@ STRATEGIES = ("latency", "resource", "resource_unrolled", "distributed_arithmeti
 def read_user_hls_config(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """Read a user's hls4ml YAML: returns ``(HLSConfig, top-level settings, notes)``.
 
-    Accepts both the full project YAML (``HLSConfig`` plus ``Part``, ``Backend``…) and a bare
-    ``HLSConfig`` mapping; translates keys that hls4ml 1.3.0 rejects and says so.
+    Accepts both the full project YAML (``HLSConfig`` plus ``Part``, ``Backend``…, also as
+    hls4ml's ``write()`` emits it, ``KerasModel: !keras_model …`` included) and a bare
+    ``HLSConfig`` mapping; translates keys that hls4ml 1.3.0 rejects and says so. The notes
+    list the top-level keys taken and every one ignored (paths are never followed).
+
+    Raises:
+        ToolkitError: unreadable YAML (a ``!!python/...`` tag included), no ``HLSConfig``, a
+            ``ProjectName`` that is not a C++ identifier, or a bad entry (see :func:`validate_user_hls`).
     """
-    raw = read_yaml_mapping(path, "--hls-config")
+    raw = read_yaml_mapping(path, "--hls-config", hls4ml_loader())
     hls = raw.get("HLSConfig", raw if ("Model" in raw or "LayerName" in raw) else None)
     if not isinstance(hls, dict):
         raise ToolkitError(f"--hls-config: {str(path)!r} has no HLSConfig (or Model / LayerName) section.")
     settings = {k: raw[k] for k in _TOP_LEVEL if k in raw}
-    unknown = set(raw) - _TOP_LEVEL - _IGNORED_TOP_LEVEL - {"HLSConfig", "Model", "LayerName", "LayerType"}
-    notes = [f"--hls-config: ignored top-level key {k!r}" for k in sorted(unknown)]
+    _check_project_name(settings.get("ProjectName"))
     hls = copy.deepcopy(hls)
+    notes = _top_level_notes(raw, settings)
     notes += _translate(hls)
     validate_user_hls(hls)
     return hls, settings, notes
+
+
+def _top_level_notes(raw: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """What the top level of a project YAML contributes: the settings taken, and every key ignored (why)."""
+    notes = []
+    if settings:
+        taken = ", ".join(f"{k} {settings[k]!r}" for k in settings)
+        notes.append(f"--hls-config: took {taken} (ProjectName only names the project files under --out)")
+    sections = {"HLSConfig", "Model", "LayerName", "LayerType"}
+    for key in sorted(set(raw) - set(_TOP_LEVEL) - sections):
+        if raw[key] is None:
+            continue  # hls4ml writes InputData: null, OutputPredictions: null
+        why = _IGNORED_TOP_LEVEL.get(key, "not an hls4ml project key the toolkit uses")
+        notes.append(f"--hls-config: ignored {key} {_short(raw[key])} ({why})")
+    return notes
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_project_name(name: Any) -> None:
+    """hls4ml names files and C++ functions after ``ProjectName``: a path or odd text must not get through."""
+    import re
+
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", str(name)):
+        raise ToolkitError(
+            f"--hls-config: ProjectName {name!r} is not a C++ identifier (hls4ml names files and functions "
+            "after it); use letters, digits and underscores, e.g. myproject."
+        )
 
 
 def _snake(text: str) -> str:

@@ -19,33 +19,23 @@ from typing import Any
 import numpy as np
 
 from deepsets_trigger.convert import compile_model, convert, predict, softmax_producers
-from deepsets_trigger.diagnose.layers import keras_layer_outputs
+from deepsets_trigger.convert.ranges import calibrate_precision
+from deepsets_trigger.convert.ranges import observed_integer_bits as observed_bits
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import plain, write_text_atomic
-from deepsets_trigger.precision import FixedType, from_hls4ml, integer_bits_for, parse_precision
-from deepsets_trigger.quantize import ptq_layer_precisions
+from deepsets_trigger.precision import FixedType, from_hls4ml, parse_precision
+from deepsets_trigger.quantize import firmware_precision
 from deepsets_trigger.resources import estimate
 
-MARGIN = 1.25
 MAX_FRACTIONAL = 16
 
 
 def observed_integer_bits(model: Any, calib: Any) -> dict[str, dict[str, int]]:
-    """``{layer: {result|weight|bias: I}}`` for every Dense, activation and pooling layer."""
+    """``{layer: {result|weight|bias: I}}`` for every Dense, activation and pooling layer.
 
-    values = keras_layer_outputs(model, calib)
-    logits = set(softmax_producers(model))  # typed by the toolkit's own fix from the observed range
-    bits: dict[str, dict[str, int]] = {}
-    for layer in model.layers:
-        cls = type(layer).__name__
-        is_softmax = getattr(getattr(layer, "activation", None), "__name__", "") == "softmax"
-        if cls == "InputLayer" or is_softmax or layer.name not in values or layer.name in logits:
-            continue
-        entry = {"result": integer_bits_for(MARGIN * float(np.max(np.abs(values[layer.name]))))}
-        for kind, w in zip(("weight", "bias"), layer.get_weights(), strict=False):
-            entry[kind] = integer_bits_for(float(np.max(np.abs(w))) if w.size else 0.0)
-        bits[layer.name] = entry
-    return bits
+    The logits are left out: the toolkit's own fix types them from the observed range.
+    """
+    return observed_bits(model, calib, skip=set(softmax_producers(model)))
 
 
 def per_layer(bits: dict[str, dict[str, int]], fractional: int) -> dict[str, dict[str, FixedType]]:
@@ -141,8 +131,9 @@ def advise(
     if y is None or cfg.model.head != "classification":
         raise ToolkitError("--advise needs labelled classification data (the run's data config, not --inputs).")
     evaluate = _Evaluator(cfg, model, x, y, calib, work)
-    default, layers = ptq_layer_precisions(cfg.quantization)
-    before = evaluate(f"the run's {default}", default, layers)
+    run = calibrate_precision(firmware_precision(cfg.quantization), model, calib)
+    label = f"the run's {run.default}" + (" (integer bits per layer from the data)" if run.notes else "")
+    before = evaluate(label, run.default, run.layers)
     bits = observed_integer_bits(model, calib[0] if len(calib) == 1 else calib)
     i_max = max(i for kinds in bits.values() for i in kinds.values())
 

@@ -10,9 +10,14 @@ same name. Causes, checked in this order for each layer:
 - ``wrap`` / ``saturate``: Keras values outside the firmware type's range (too few integer bits),
   split by the type's overflow mode: wrap is silent garbage, saturation clips;
 - ``accumulator``: the sum a pooling (or Dense) accumulates exceeds its ``accum_t``;
-- ``softmax table``: a softmax whose inputs agree but whose outputs do not (exp/inv table
-  size or types too small);
+- ``softmax table``: a softmax judged on its own inputs — the firmware's probabilities against
+  the exact softmax of the firmware's logits, so the inputs agree to the bit — differs by more
+  than :data:`SOFTMAX_TOLERANCE`, and by more than the logits' own error moves the probabilities
+  (exp/inv table size or types too small; else the logits are the problem);
 - ``precision``: no overflow, but the error jumps here (the LSB is too coarse).
+
+``rounding`` (truncation below the LSB that accumulates across layers) is not seen in one
+layer's numbers: :mod:`.attribution` finds it by re-emulating with single layers made exact.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.data.arrays import as_list, n_samples
-from deepsets_trigger.io import captured_output
+from deepsets_trigger.convert.ranges import keras_layer_outputs
 from deepsets_trigger.precision import FixedType, from_hls4ml
+
+__all__ = ["LayerReport", "compare_layers", "culprit", "keras_layer_outputs", "match_keras"]
 
 JUMP_FACTOR = 4.0  # the relative error grows this much over the layer before it …
 JUMP_MIN = 0.05  # … and is at least this large: "the error jumps here"
+SEVERE = ("weights", "wrap", "saturate", "accumulator", "softmax table")
 SOFTMAX_TOLERANCE = 0.02  # max |Δp| a correct 1024-entry table stays under (measured ≤ 0.004)
 
 
@@ -51,6 +58,7 @@ class LayerReport:
     type_max: float | None = None
     truncated_fraction: float = 0.0
     accumulator_overflow_fraction: float = 0.0
+    decision_flips: int | None = None  # a softmax: samples whose argmax its tables change (same inputs)
     detail: str = ""
     keras_values: np.ndarray | None = field(default=None, repr=False)
 
@@ -58,19 +66,6 @@ class LayerReport:
         record = asdict(self)
         record.pop("keras_values")
         return record
-
-
-def keras_layer_outputs(keras_model: Any, x: Any) -> dict[str, np.ndarray]:
-    """``{name: (N, size)}`` of every Keras layer, fused activations split as hls4ml splits them."""
-    from hls4ml.model.profiling import get_ymodel_keras
-
-    with captured_output("/dev/null"):
-        outputs = get_ymodel_keras(keras_model, x)
-    n = n_samples(x)
-    values = {name: np.asarray(v, dtype=np.float64).reshape(n, -1) for name, v in outputs.items()}
-    for name, array in zip(keras_model.input_names, as_list(x), strict=True):
-        values[name] = np.asarray(array, dtype=np.float64).reshape(n, -1)
-    return values
 
 
 def match_keras(hls_name: str, keras_names: set[str]) -> str | None:
@@ -136,7 +131,6 @@ def compare_layers(
     keras_layers = {layer.name: layer for layer in keras_model.layers}
     reports: list[LayerReport] = []
     previous_rel = 0.0
-    previous_input_ok = True
     for layer in hls_model.get_layers():
         if layer.name not in firmware:
             continue
@@ -149,8 +143,12 @@ def compare_layers(
         report.accumulator_overflow_fraction, accum_detail = _accumulator(layer, parent_k)
         kname = report.keras_layer
         weights = _weights_differ(layer, keras_layers[kname]) if kname in keras_layers else ""
-        _assign_cause(report, layer, t, weights, accum_detail, previous_rel, previous_input_ok)
-        previous_input_ok = report.relative_error < JUMP_MIN or report.max_abs_diff == 0
+        fw_in = firmware.get(parent or "")
+        split = _softmax_split(firmware[layer.name], fw_in, report.keras_values) if _is_softmax(layer) else None
+        if split is not None:
+            report.decision_flips = int(np.sum(firmware[layer.name].argmax(axis=1) != fw_in.argmax(axis=1)))
+        table_error = split[0] if split and split[0] >= split[1] else None
+        _assign_cause(report, layer, t, weights, accum_detail, previous_rel, table_error)
         previous_rel = max(previous_rel, report.relative_error)
     return reports
 
@@ -194,7 +192,7 @@ def _assign_cause(
     weights: str,
     accum_detail: str,
     previous_rel: float,
-    previous_input_ok: bool,
+    table_error: float | None,
 ) -> None:
     """The first cause that explains the layer's error, in order of certainty."""
     is_softmax = _is_softmax(layer)
@@ -209,10 +207,13 @@ def _assign_cause(
         report.cause, report.detail = "saturate", f"{seen}; {t} saturates at {holds}"
     elif report.accumulator_overflow_fraction > 0:
         report.cause, report.detail = "accumulator", accum_detail
-    elif is_softmax and previous_input_ok and report.max_abs_diff > SOFTMAX_TOLERANCE:
+    elif is_softmax and table_error is not None and table_error > SOFTMAX_TOLERANCE:
         report.cause = "softmax table"
         report.detail = (
-            f"inputs agree but probabilities differ by up to {report.max_abs_diff:.3g}: exp table "
+            f"fed the firmware's own logits (so its inputs agree to the bit), the probabilities differ from the "
+            f"exact softmax of those logits by up to {table_error:.3g} (from Keras' by {report.max_abs_diff:.3g}) "
+            f"and the tables change {report.decision_flips} decisions: "
+            f"exp table "
             f"{layer.get_attr('exp_table_size', layer.get_attr('table_size'))} × {_type_of(layer, 'exp_table_t')}, "
             f"inverse table {layer.get_attr('inv_table_size', layer.get_attr('table_size'))} × "
             f"{_type_of(layer, 'inv_table_t')}"
@@ -222,6 +223,19 @@ def _assign_cause(
         report.detail = (
             f"the error jumps to {report.relative_error:.3g} (relative) with LSB 2^-{t.fractional if t else '?'}"
         )
+
+
+def _softmax_split(fw: np.ndarray, fw_in: np.ndarray | None, keras: np.ndarray) -> tuple[float, float] | None:
+    """A softmax's probability error in two parts: ``(tables, inputs)``.
+
+    Tables: max |firmware softmax − exact softmax of the firmware's own inputs| (the inputs agree to
+    the bit); inputs: max |that exact softmax − Keras'| (what the logits' error alone does).
+    """
+    if fw_in is None or fw_in.shape != fw.shape or keras.shape != fw.shape:
+        return None
+    shifted = np.exp(fw_in - fw_in.max(axis=1, keepdims=True))
+    exact = shifted / shifted.sum(axis=1, keepdims=True)
+    return float(np.max(np.abs(fw - exact))), float(np.max(np.abs(exact - keras)))
 
 
 def _input_name(layer: Any) -> str | None:
@@ -237,7 +251,7 @@ def _type_of(layer: Any, attr: str) -> str:
 
 def culprit(reports: list[LayerReport]) -> LayerReport | None:
     """The first layer with an overflow-type cause, else the first precision jump; None if clean."""
-    severe = [r for r in reports if r.cause in ("weights", "wrap", "saturate", "accumulator", "softmax table")]
+    severe = [r for r in reports if r.cause in SEVERE]
     if severe:
         return severe[0]
     jumps = [r for r in reports if r.cause == "precision"]

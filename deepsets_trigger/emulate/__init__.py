@@ -7,8 +7,9 @@ whole batch with NumPy. It is trusted for a model only after :func:`compare` fou
 to the compiled C++ on that model, bit for bit.
 
 One module per layer family (:mod:`.dense`, :mod:`.activation`, :mod:`.pooling`,
-:mod:`.normalization`, :mod:`.inputs`), registered by hls4ml layer class in
-:mod:`.registry`; fixed-point arithmetic in :mod:`.fixed`.
+:mod:`.normalization`, :mod:`.merge`, :mod:`.inputs`), registered by hls4ml layer class in
+:mod:`.registry` (a model family registers its own layers' handlers there too); fixed-point
+arithmetic in :mod:`.fixed`.
 """
 
 from deepsets_trigger.emulate.registry import TwinUnsupported

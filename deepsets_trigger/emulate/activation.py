@@ -83,6 +83,8 @@ def build_activation(layer: Any, ctx: BuildContext) -> Step:
         # max(x, 0) is exact in float32, and cast() converts to float64 itself
         step = Step(layer.name, layer.class_name, list(layer.inputs), layer.outputs[0], res_t, run, plan)
         step.float32_in = True
+        if identity:  # in place: no new array for the largest tensors of a DeepSets (φ outputs)
+            step.run_owned = (lambda xs: np.maximum(xs[0], 0.0, out=xs[0])) if relu else (lambda xs: xs[0])
         return step
     else:
         run, plan = _sigmoid(layer, x_t, res_t)

@@ -39,7 +39,8 @@ class Step:
     and returns the output tensor the same way. Arrays are float64, or float32 where a step has
     proved float32 exact for its values (types of at most 24 bits); a step that does not say
     ``float32_in`` receives float64 only. ``plan`` says how (fast path or exact per-operation
-    path, and why that is exact).
+    path, and why that is exact). ``run_owned``, where given, computes the same but may overwrite
+    its inputs: the twin calls it when nothing else reads them (a prediction, not a trace).
     """
 
     name: str
@@ -50,6 +51,7 @@ class Step:
     run: Callable[[list[np.ndarray]], np.ndarray]
     plan: str = ""
     float32_in: bool = False
+    run_owned: Callable[[list[np.ndarray]], np.ndarray] | None = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsets_trigger.emulate import activation, dense, inputs, normalization, pooling  # noqa: F401  (registration)
+from deepsets_trigger.emulate import activation, dense, inputs, merge, normalization, pooling  # noqa: F401  (registration)
 from deepsets_trigger.emulate.fixed import to_float32
 from deepsets_trigger.emulate.registry import HANDLERS, BuildContext, Step, TwinUnsupported, type_problem
 
@@ -35,26 +35,38 @@ class Twin:
         """How each layer is computed (fast or exact path, and why that is exact)."""
         return {step.name: step.plan for step in self.steps}
 
-    def _values(self, x: list[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+    def _values(self, x: list[np.ndarray] | np.ndarray, keep: bool = True) -> dict[str, np.ndarray]:
         arrays = x if isinstance(x, list | tuple) else [x]
         if len(arrays) != len(self.inputs):
             raise ValueError(f"the model has {len(self.inputs)} inputs, got {len(arrays)} arrays")
         n = len(arrays[0])
         fed = {name: np.asarray(a, np.float32).reshape(n, -1) for name, a in zip(self.inputs, arrays, strict=True)}
         chunks = [
-            self._run({k: v[start : start + self.batch] for k, v in fed.items()}) for start in range(0, n, self.batch)
+            self._run({k: v[start : start + self.batch] for k, v in fed.items()}, keep)
+            for start in range(0, n, self.batch)
         ]
         if len(chunks) == 1:
             return chunks[0]
         return {key: np.concatenate([chunk[key] for chunk in chunks]) for key in chunks[0]}
 
-    def _run(self, fed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, fed: dict[str, np.ndarray], keep: bool = True) -> dict[str, np.ndarray]:
+        """All tensors (``keep``), or only the outputs: then a tensor is dropped after its last
+        reader and a step that may overwrite its inputs (``run_owned``) does, saving memory traffic."""
+        last_read = {t: i for i, step in enumerate(self.steps) for t in step.inputs}
         values: dict[str, np.ndarray] = {}
-        for step in self.steps:
+        for i, step in enumerate(self.steps):
             args = [fed[step.output]] if step.class_name == "Input" else [values[t] for t in step.inputs]
             if not step.float32_in:
                 args = [a.astype(np.float64, copy=False) for a in args]
-            values[step.output] = step.run(args)
+            dying = [t for t in step.inputs if last_read.get(t) == i and t not in self.outputs]
+            owned = not keep and step.run_owned is not None and len(dying) == len(args)
+            # an in-place reshape makes views: never overwrite memory a live tensor still shows
+            live = [v for t, v in values.items() if t not in dying]
+            owned = owned and not any(np.may_share_memory(a, v) for a in args for v in live)
+            values[step.output] = step.run_owned(args) if owned else step.run(args)
+            if not keep:
+                for t in dying:
+                    del values[t]
         return values
 
     def predict(self, x: list[np.ndarray] | np.ndarray) -> list[np.ndarray]:
@@ -67,7 +79,7 @@ class Twin:
             Outputs in ``hls_model.get_output_variables()`` order, like
             :func:`deepsets_trigger.convert.predict`.
         """
-        values = self._values(x)
+        values = self._values(x, keep=False)
         return [to_float32(values[name]) for name in self.outputs]
 
     def trace(self, x: list[np.ndarray] | np.ndarray, exact: bool = False) -> dict[str, np.ndarray]:

@@ -116,7 +116,7 @@ class PointRun:
         except BaseException as exc:
             self._exit(exc)
             raise
-        precision = point_precision(self.cfg, model, self.external, self.hls_user)
+        precision = point_precision(self.cfg, model, self.external, self.hls_user, data)
         self.result = {
             **describe(self.cfg, self.external, precision, data, self.hls_user),
             "timings": self.timer.timings,

@@ -161,7 +161,7 @@ def _convert(
         )
     yml = yaml.safe_dump(plain(conversion.hls_config), sort_keys=False)
     write_text_atomic(stage / "hls4ml_config.yml", yml)
-    return conversion, (hls_user.notes if hls_user else []) + conversion.notes
+    return conversion, (hls_user.notes if hls_user else []) + list(precision.notes) + conversion.notes
 
 
 def _resources(cfg: Config, model: Any, conversion: Any, stage: Path, timer: Timer, notes: list[str]) -> dict:
@@ -186,16 +186,21 @@ def _resources(cfg: Config, model: Any, conversion: Any, stage: Path, timer: Tim
 def _save_predictions(
     path: Path, data: Dataset, names: list[str], keras_out: list[np.ndarray], fw_out: list[np.ndarray]
 ) -> None:
-    """Outputs of both on the test samples (for ROC curves and later diagnostics).
+    """Outputs of both on the test samples (ROC curves, later diagnostics).
 
-    ``keras``/``firmware``/``y`` are the last output and its labels; a model with several outputs
-    also gets ``keras_<name>``, ``firmware_<name>``, ``y_<name>`` per output and the data's
-    per-sample test extras (e.g. GarNet's ``energy_test``).
+    ``keras``/``firmware``/``y`` are the classifying head's (else the last output) and its labels;
+    a model with several outputs also gets ``keras_<name>``, ``firmware_<name>``, ``y_<name>`` per
+    output and the data's per-sample test extras (e.g. GarNet's ``energy_test``).
     """
-    arrays = {"keras": keras_out[-1].astype(np.float32), "firmware": fw_out[-1].astype(np.float32)}
+    head = -1
+    if "classification" in data.heads and len(keras_out) == len(data.heads):
+        head = data.heads.index("classification")
+    arrays = {"keras": keras_out[head].astype(np.float32), "firmware": fw_out[head].astype(np.float32)}
     if data.y_test is not None:
-        y = data.y_test[0] if isinstance(data.y_test, list) else data.y_test
+        y = data.y_test[max(head, 0)] if isinstance(data.y_test, list) else data.y_test
         arrays["y"] = np.asarray(y, dtype=np.float32)
+    if data.class_names:
+        arrays["class_names"] = np.asarray(data.class_names, dtype=str)
     if len(names) > 1:
         ys = data.y_test if isinstance(data.y_test, list) else [None] * len(names)
         for name, k, f, y in zip(names, keras_out, fw_out, ys, strict=False):

@@ -16,6 +16,7 @@ import numpy as np
 from deepsets_trigger import registry
 from deepsets_trigger.config import Config
 from deepsets_trigger.convert.hls_config import default_precision_of, read_user_hls_config, settings_from_user
+from deepsets_trigger.convert.ranges import calibrate_precision
 from deepsets_trigger.data import Dataset, evaluation_only, load_data
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import (
@@ -168,10 +169,13 @@ def read_user_hls(external: External | None) -> UserHLS | None:
     return UserHLS(hls, settings_from_user(settings), notes)
 
 
-def point_precision(cfg: Config, model: Any, external: External | None, hls_user: UserHLS | None) -> Precision:
-
+def point_precision(
+    cfg: Config, model: Any, external: External | None, hls_user: UserHLS | None, data: Dataset
+) -> Precision:
+    """The point's firmware types; PTQ at ``bits: W`` takes each layer's integer bits from ``data``'s calibration."""
     user_default = default_precision_of(hls_user.config) if hls_user else None
-    return firmware_precision(cfg.quantization, model, external is not None, user_default)
+    precision = firmware_precision(cfg.quantization, model, external is not None, user_default)
+    return calibrate_precision(precision, model, data.calibration)
 
 
 def check_synthesis_tool(cfg: Config) -> None:

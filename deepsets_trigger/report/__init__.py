@@ -15,6 +15,7 @@ import numpy as np
 
 from deepsets_trigger.errors import ToolkitError
 from deepsets_trigger.io import write_text_atomic
+from deepsets_trigger.report.roc import plot_roc, roc_curve  # noqa: F401  (public: ROC points of any scores)
 from deepsets_trigger.study import load_results
 
 RESOURCES = ("lut", "ff", "dsp", "bram")
@@ -191,45 +192,6 @@ def plot_pareto(df: Any) -> Any:
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
-
-
-def plot_roc(df: Any, study_dir: Path) -> Any:
-    """One-vs-rest ROC curves of the best PTQ and best QAT point: firmware solid, Keras dashed."""
-    import matplotlib.pyplot as plt
-
-    ok = _ok(df).dropna(subset=["firmware_accuracy"])
-    picks = [g.sort_values("firmware_accuracy").iloc[-1] for _, g in ok.groupby("mode")]
-    picks = [p for p in picks if (study_dir / "points" / p["point_id"] / "predictions.npz").is_file()]
-    if not picks:
-        return None
-    fig, axes = plt.subplots(1, len(picks), figsize=(5 * len(picks), 4), squeeze=False)
-    for ax, pick in zip(axes[0], picks, strict=True):
-        data = np.load(study_dir / "points" / pick["point_id"] / "predictions.npz")
-        if "y" not in data or data["y"].ndim != 2:
-            continue
-        for k in range(data["y"].shape[1]):
-            for source, style in (("firmware", "-"), ("keras", "--")):
-                fpr, tpr = roc_curve(data["y"][:, k] > 0.5, data[source][:, k])
-                ax.plot(fpr, tpr, style, color=f"C{k}", label=f"class {k} {source}" if source == "firmware" else None)
-        ax.plot([0, 1], [0, 1], ":", color="gray")
-        bits = int(pick["weight_bits"]) if np.isfinite(pick["weight_bits"]) else "?"
-        ax.set_title(
-            f"best {pick['mode']}: {bits} bits, φ={pick['width']:.0f} ({pick['point_id'][:8]}); dashed: Keras",
-            fontsize=9,
-        )
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def roc_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate) at every score threshold."""
-    order = np.argsort(-score, kind="mergesort")
-    y = np.asarray(y_true, dtype=bool)[order]
-    tps, fps = np.cumsum(y), np.cumsum(~y)
-    return np.r_[0.0, fps / max(fps[-1], 1)], np.r_[0.0, tps / max(tps[-1], 1)]
 
 
 PLOTS: dict[str, tuple[Callable[..., Any], str]] = {

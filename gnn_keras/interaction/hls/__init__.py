@@ -60,7 +60,7 @@ def register_layer_extension(
 
 
 def register_extension() -> None:
-    """Register the ``EdgeGather`` and ``EdgeAggregate`` layers with hls4ml (Vivado and Vitis); idempotent."""
+    """Register the ``EdgeGather`` / ``EdgeAggregate`` layers with hls4ml (Vivado, Vitis) and the twin; idempotent."""
     from gnn_keras.interaction.hls.layers import (
         EdgeAggregate,
         EdgeGather,
@@ -86,3 +86,6 @@ def register_extension() -> None:
         HEADER_PATH,
         passes=(("resolve_aggregate_types", ResolveAggregateTypes, "vivado:optimize"),),
     )
+    from gnn_keras.interaction.twin import register_twin
+
+    register_twin()
