@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= results/demo
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test lint format install clean notebooks notebooks-check
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ format: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# Re-execute the tutorial notebooks in place (outputs written back) and print each one's wall time.
+notebooks: $(STAMP)
+	$(PY) scripts/run_notebooks.py
+
+# CI: execute fresh copies of every notebook, fail on any error; the committed files stay untouched.
+notebooks-check: $(STAMP)
+	$(PY) scripts/run_notebooks.py --fresh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

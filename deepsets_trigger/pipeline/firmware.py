@@ -103,7 +103,7 @@ def firmware_finish(state: FirmwareState, external: External | None, arrays: dic
     result.update(compare(data, conversion.outputs, keras_out, fw))
     if len(conversion.outputs) > 1:
         result["outputs"] = compare_outputs(conversion.outputs, keras_out, fw)
-    _save_predictions(state.stage / "predictions.npz", data, keras_out, fw)
+    _save_predictions(state.stage / "predictions.npz", data, conversion.outputs, keras_out, fw)
     if external is not None and external.expected is not None:
         expected = read_expected(external.expected, len(fw[-1]), fw[-1].shape[1], arrays.get("expected"))
         result.update(compare_expected(fw[-1], expected))
@@ -183,8 +183,15 @@ def _resources(cfg: Config, model: Any, conversion: Any, stage: Path, timer: Tim
     return resources
 
 
-def _save_predictions(path: Path, data: Dataset, keras_out: list[np.ndarray], fw_out: list[np.ndarray]) -> None:
-    """Outputs of both on the test samples (ROC curves, later diagnostics): the classifying head's."""
+def _save_predictions(
+    path: Path, data: Dataset, names: list[str], keras_out: list[np.ndarray], fw_out: list[np.ndarray]
+) -> None:
+    """Outputs of both on the test samples (ROC curves, later diagnostics).
+
+    ``keras``/``firmware``/``y`` are the classifying head's (else the last output) and its labels;
+    a model with several outputs also gets ``keras_<name>``, ``firmware_<name>``, ``y_<name>`` per
+    output and the data's per-sample test extras (e.g. GarNet's ``energy_test``).
+    """
     head = -1
     if "classification" in data.heads and len(keras_out) == len(data.heads):
         head = data.heads.index("classification")
@@ -194,4 +201,11 @@ def _save_predictions(path: Path, data: Dataset, keras_out: list[np.ndarray], fw
         arrays["y"] = np.asarray(y, dtype=np.float32)
     if data.class_names:
         arrays["class_names"] = np.asarray(data.class_names, dtype=str)
+    if len(names) > 1:
+        ys = data.y_test if isinstance(data.y_test, list) else [None] * len(names)
+        for name, k, f, y in zip(names, keras_out, fw_out, ys, strict=False):
+            arrays.update({f"keras_{name}": k.astype(np.float32), f"firmware_{name}": f.astype(np.float32)})
+            if y is not None:
+                arrays[f"y_{name}"] = np.asarray(y, dtype=np.float32)
+        arrays.update({k: np.asarray(v) for k, v in data.extras.items() if k.endswith("_test")})
     np.savez_compressed(path, **arrays)
