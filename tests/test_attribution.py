@@ -122,3 +122,20 @@ def test_advisor_reproduces_the_qkeras_model_verified_by_cpp(diagnosed):
     for name, kinds in advice["types"].items():  # the file holds the types the C++ was verified with
         for kind, t in kinds.items():
             assert parse_precision(written["LayerName"][name]["Precision"][kind]) == parse_precision(t)
+
+
+def test_a_yaml_type_replacing_a_quantizer_is_named(diagnosed):
+    """The YAML gives ``phi_1_relu`` the default ``ap_fixed<16,6>`` instead of ``quantized_relu(8,0)``'s type:
+    the firmware no longer clips at 1, and the counterfactual gives the quantizer's type back."""
+    work = diagnosed[1].parent
+    config = yaml.safe_load((work / "hls.yml").read_text())
+    config["HLSConfig"]["LayerName"]["phi_1_relu"]["Precision"] = {"result": "fixed<16,6>"}
+    (work / "replaced.yml").write_text(yaml.safe_dump(config))
+    args = ["diagnose", "--model", str(work / "model.h5"), "--hls-config", str(work / "replaced.yml")]
+    assert main([*args, "--inputs", str(work / "x.npy"), "--out", str(work / "q")]) == 0
+    record = json.loads((work / "q" / "diagnosis.json").read_text())
+    attribution = record["attribution"]
+    assert record["culprit_hls_layer"] == "phi_1_relu" and record["cause"] == "quantizer type"
+    assert attribution["quantizer_types"]["phi_1_relu"] == "ap_ufixed<8,0,AP_RND_CONV,AP_SAT>"
+    assert attribution["baseline"]["agreement"] < 0.9  # measured 0.859 (max |Δlogit| 2.68)
+    assert attribution["recovered"]["agreement"] >= 0.999  # measured 1.000 (max |Δlogit| 0.014)

@@ -103,6 +103,7 @@ class Attribution:
     culprits: list[str] = field(default_factory=list)
     recovered: dict[str, float] | None = None
     emulations: int = 0
+    quantizers: dict[str, str] = field(default_factory=dict)  # candidates given back their quantizer's type
 
     @property
     def gain(self) -> float:
@@ -118,24 +119,27 @@ class Attribution:
             "culprits": self.culprits,
             "recovered": self.recovered,
             "emulations": self.emulations,
+            "quantizer_types": self.quantizers,
         }
 
 
-def exact_plan(hls_model: Any, names: list[str], quantizer_typed: set[str]) -> dict[str, dict[str, FixedType]]:
+def exact_plan(
+    hls_model: Any, names: list[str], quantizer_typed: dict[str, FixedType | None]
+) -> dict[str, dict[str, FixedType]]:
     """The exact types of the layers ``names`` together (each layer sees its re-typed inputs)."""
     plan: dict[str, dict[str, FixedType]] = {}
     for layer in hls_model.get_layers():
         if layer.name in names:
             with retyped(hls_model, plan):
-                plan[layer.name] = exact_types(layer, layer.name in quantizer_typed)
+                plan[layer.name] = exact_types(layer, layer.name in quantizer_typed, quantizer_typed.get(layer.name))
     return plan
 
 
-def candidates(hls_model: Any, quantizer_typed: set[str]) -> list[str]:
+def candidates(hls_model: Any, quantizer_typed: dict[str, FixedType | None]) -> list[str]:
     """Layers whose exact types differ from their configured ones (those that may round), in firmware order."""
     names = []
     for layer in hls_model.get_layers():
-        exact = exact_types(layer, layer.name in quantizer_typed)
+        exact = exact_types(layer, layer.name in quantizer_typed, quantizer_typed.get(layer.name))
         current = layer_types(layer)
         if exact and any(current.get(kind) != t for kind, t in exact.items()):
             names.append(layer.name)
@@ -143,14 +147,18 @@ def candidates(hls_model: Any, quantizer_typed: set[str]) -> list[str]:
 
 
 def attribute(
-    emulate: Emulator, keras_logits: np.ndarray, firmware_logits: np.ndarray, quantizer_typed: set[str]
+    emulate: Emulator,
+    keras_logits: np.ndarray,
+    firmware_logits: np.ndarray,
+    quantizer_typed: dict[str, FixedType | None],
 ) -> Attribution:
     """Per-layer counterfactuals and the culprit set (see the module docstring).
 
     Args:
         emulate: the emulator of the re-typed model (its first output is compared).
         keras_logits: Keras' values of that output; ``firmware_logits`` the firmware's as configured.
-        quantizer_typed: activation layers whose type is a QKeras quantizer's (never widened).
+        quantizer_typed: QKeras activation layers and their quantizer's type (never widened; given
+            that type back when the configuration replaced it).
     """
     hls_model = emulate.conversion.hls_model
 
@@ -165,6 +173,7 @@ def attribute(
     found = Attribution(emulate.kind, baseline, {k: every[k] for k in METRICS})
     singles = {name: run([name]) for name in names}
     found.layers = [{"layer": name, **singles[name]} for name in names]
+    found.quantizers = {n: t.ap() for n, t in quantizer_typed.items() if n in names and t is not None}
     if names and every["agreement"] > baseline["agreement"]:  # decisions to recover
         found.culprits, found.recovered = _shortest_set(names, singles, every, run, emulate.kind)
     found.emulations = emulate.count

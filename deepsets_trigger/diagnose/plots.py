@@ -17,6 +17,8 @@ CAUSE_COLOR = {
     "saturate": "tab:purple",
     "accumulator": "tab:brown",
     "softmax table": "tab:pink",
+    "rounding": "tab:olive",
+    "quantizer type": "tab:cyan",
     "weights": "black",
 }
 

@@ -86,12 +86,14 @@ def _input_type(layer: Any) -> FixedType | None:
     return from_hls4ml(layer.get_input_variable().type.precision)
 
 
-def exact_types(layer: Any, quantizer_typed: bool) -> dict[str, FixedType]:
+def exact_types(layer: Any, quantizer_typed: bool, quantizer: FixedType | None = None) -> dict[str, FixedType]:
     """``{accum|result: type}`` under which ``layer`` computes exactly from its (current) input type.
 
     Empty for layers whose types are not a rounding step to remove: a softmax (its tables are
     judged separately), an activation whose type is a QKeras quantizer (``quantizer_typed``: the
-    rounding is the model's own), table activations, and layers of other classes.
+    rounding is the model's own), table activations, and layers of other classes. A QKeras
+    activation whose configured type is not its ``quantizer``'s (a user YAML's default replaced
+    it: no clipping at the quantizer's range) gets the quantizer's type: what Keras computes.
     Widths stay within float64 (53 bits, so the twin stays exact); beyond that the last bits
     are below float32's precision of the Keras values anyway.
     """
@@ -100,7 +102,10 @@ def exact_types(layer: Any, quantizer_typed: bool) -> dict[str, FixedType]:
     if cls == "Input":
         t = from_hls4ml(layer.get_output_variable().type.precision)
         return {"result": _fit(t.integer, INPUT_BITS - t.integer)} if t is not None else {}
-    if x is None or quantizer_typed:
+    if quantizer_typed:
+        current = from_hls4ml(layer.get_output_variable().type.precision)
+        return {"result": quantizer} if quantizer is not None and current != quantizer else {}
+    if x is None:
         return {}
     if cls in ("Dense", "PointwiseConv1D", "Conv1D"):
         return _dense_exact(layer, x)

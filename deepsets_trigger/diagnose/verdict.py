@@ -17,6 +17,7 @@ import numpy as np
 
 from deepsets_trigger.diagnose.attribution import Attribution, Emulator, attribute
 from deepsets_trigger.diagnose.layers import LayerReport, culprit, match_keras
+from deepsets_trigger.precision import FixedType, from_hls4ml
 
 
 def verified_twin(
@@ -41,10 +42,14 @@ def verified_twin(
     return twin, check, "the twin matched the compiled C++ bit for bit on every output and traced layer"
 
 
-def quantizer_typed(hls_model: Any, keras_model: Any) -> set[str]:
-    """hls4ml activation layers whose type is a QKeras quantizer's (their rounding is the model's own)."""
+def quantizer_typed(hls_model: Any, keras_model: Any) -> dict[str, FixedType | None]:
+    """hls4ml activation layers of QKeras activations, with the type hls4ml derives from the quantizer.
+
+    Their rounding is the model's own; a configured type other than the quantizer's (a user YAML's
+    default) is a counterfactual candidate (see :func:`~.retype.exact_types`).
+    """
     keras_layers = {layer.name: layer for layer in keras_model.layers}
-    typed = set()
+    typed: dict[str, FixedType | None] = {}
     for layer in hls_model.get_layers():
         if layer.class_name != "Activation" or layer.get_attr("activation") == "linear":
             continue
@@ -53,8 +58,19 @@ def quantizer_typed(hls_model: Any, keras_model: Any) -> set[str]:
             owners = [n for n in keras_layers if layer.name.startswith(f"{n}_")]
             kname = max(owners, key=len) if owners else None
         if kname is not None and type(keras_layers[kname]).__module__.startswith("qkeras"):
-            typed.add(layer.name)
+            typed[layer.name] = _quantizer_type(layer)
     return typed
+
+
+def _quantizer_type(layer: Any) -> FixedType | None:
+    """The type hls4ml's own QKeras configuration gives the activation (``None`` when it has none)."""
+    from hls4ml.utils.config import _get_precision_from_quantizer  # hls4ml's rule, not a copy of it
+
+    quantizer = layer.get_attr("activation_quantizer")
+    try:
+        return from_hls4ml(_get_precision_from_quantizer(quantizer)) if quantizer else None
+    except Exception:  # an activation quantizer hls4ml has no type for
+        return None
 
 
 def counterfactuals(
@@ -99,7 +115,9 @@ def _rounding_verdict(reports: list[LayerReport], attribution: Attribution) -> d
     rows = {r.hls_layer: r for r in reports}
     for name in attribution.culprits:
         row = rows.get(name)
-        if row is not None and row.cause in (None, "precision"):
+        if row is not None and name in attribution.quantizers:
+            row.cause, row.detail = "quantizer type", _quantizer_detail(name, row.firmware_type, attribution)
+        elif row is not None and row.cause in (None, "precision"):
             row.cause, row.detail = "rounding", _rounding_detail(name, row.firmware_type, attribution)
     first = attribution.culprits[0]
     row = rows.get(first)  # the Input is not traced: it has no row
@@ -111,6 +129,16 @@ def _rounding_verdict(reports: list[LayerReport], attribution: Attribution) -> d
         "cause": row.cause if row is not None else "rounding",
         "explanation": detail,
     }
+
+
+def _quantizer_detail(name: str, firmware_type: str | None, a: Attribution) -> str:
+    return (
+        f"its firmware type {firmware_type} is not its QKeras quantizer's {a.quantizers[name]} (the configuration's "
+        f"type replaced it, so the firmware neither rounds nor clips to the quantizer's grid): with the quantizer's "
+        f"type the logit agreement rises from {a.baseline['agreement']:.4f} to {a.recovered['agreement']:.4f} "
+        f"(max |Δlogit| {a.baseline['max_abs_logit_diff']:.3g} → {a.recovered['max_abs_logit_diff']:.3g}); "
+        f"re-emulated with the {a.emulator}"
+    )
 
 
 def _rounding_detail(name: str, firmware_type: str | None, a: Attribution) -> str:
