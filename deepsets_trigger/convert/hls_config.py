@@ -101,8 +101,9 @@ def _top_level_notes(raw: dict[str, Any], settings: dict[str, Any]) -> list[str]
 
 
 def _short(value: Any) -> str:
+    """A value for a note: strings (paths) whole, long structures cut."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if isinstance(value, str) or len(text) <= 60 else text[:57] + "..."
 
 
 def _check_project_name(name: Any) -> None:
