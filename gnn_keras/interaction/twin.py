@@ -59,7 +59,7 @@ def _sum_is_exact(msg_t: FixedType, acc_t: FixedType, n_edges: int) -> bool:
     )
 
 
-def _aggregate_sum(msg_t: FixedType, acc_t: FixedType, n_nodes: int, n_edges: int, fast: bool) -> Any:
+def _aggregate_sum(acc_t: FixedType, n_nodes: int, n_edges: int, fast: bool) -> Any:
     """``(messages (B, E, D), hits (B, N, E)) → acc (B, N, D)`` as the C++ sums them."""
 
     def exact(msg: np.ndarray, hit: np.ndarray) -> np.ndarray:
@@ -76,8 +76,9 @@ def _aggregate_sum(msg_t: FixedType, acc_t: FixedType, n_nodes: int, n_edges: in
 
 def build_aggregate(layer: Any, ctx: BuildContext) -> Step:
     n_nodes, n_edges, n_features = _sizes(layer)
-    msg_t, res_t, acc_t, inv_t = ctx.input_type(layer, 0), result_type(layer), attr_type(layer, "accum_t"), None
+    msg_t, res_t, acc_t = ctx.input_type(layer, 0), result_type(layer), attr_type(layer, "accum_t")
     mean = layer.get_attr("aggregation") == "mean"
+    inv_t = None
     if mean:
         inv_t = attr_type(layer, "inv_t")
         if acc_t.width + inv_t.width > MAX_EXACT_BITS:
@@ -87,7 +88,7 @@ def build_aggregate(layer: Any, ctx: BuildContext) -> Step:
     fast = _sum_is_exact(msg_t, acc_t, n_edges)
     if max(acc_t.integer, msg_t.integer) + max(acc_t.fractional, msg_t.fractional) + 1 > MAX_EXACT_BITS:
         raise TwinUnsupported(layer.name, layer.class_name, f"{acc_t.ap()} + {msg_t.ap()} exceeds float64")
-    summed = _aggregate_sum(msg_t, acc_t, n_nodes, n_edges, fast)
+    summed = _aggregate_sum(acc_t, n_nodes, n_edges, fast)
 
     def run(xs: list[np.ndarray]) -> np.ndarray:
         b = len(xs[0])
